@@ -1,0 +1,40 @@
+# Two entry points for a fresh machine:
+#   make run   - create .venv, install, run the forecast job on the bundled sample data (no cluster needed)
+#   make test  - install test dependencies (system packages included) and run the whole suite + linters
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= out
+
+.PHONY: run test venv tools lint typecheck unit bench clean
+
+$(STAMP): setup.cfg pyproject.toml
+	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
+	  test -x $(BIN)/python || $${PYTHON:-python3} -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel
+	$(BIN)/pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/recharge-autoscaler forecast-job --config data/sample-config.yaml --once
+
+tools: $(STAMP)
+	bash scripts/install-test-tools.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check forecaster controller tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: $(STAMP) tools lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .tools .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,55 @@
+"""Parse and format the human durations used on the command line and in config (``90s``, ``30m``, ``24h``, ``7d``).
+
+Every duration flag in the product goes through :func:`parse_duration` so that units, errors and limits
+are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from forecaster.errors import UserError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str | int | float, *, what: str = "duration", allow_zero: bool = False) -> pd.Timedelta:
+    """Parse ``'90s'``, ``'30m'``, ``'24h'``, ``'7d'``, ``'1w'`` or combinations like ``'1h30m'``.
+
+    A bare number is read as seconds. Raises :class:`UserError` naming ``what`` on bad syntax or a value
+    that is not positive (zero is accepted when ``allow_zero``).
+    """
+    if isinstance(text, bool):
+        raise UserError(f"{what}: expected a duration like 30m, 24h or 7d, got {text!r}")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    else:
+        s = str(text).strip().lower()
+        if re.fullmatch(r"\d+(?:\.\d+)?", s):
+            seconds = float(s)
+        else:
+            parts = _PART.findall(s)
+            if not s or "".join(n + u for n, u in parts) != s:
+                raise UserError(
+                    f"{what}: cannot parse {text!r}; use a number with a unit s, m, h, d or w (e.g. 30m, 24h, 7d)"
+                )
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise UserError(f"{what}: must be {'zero or ' if allow_zero else ''}positive, got {text!r}")
+    return pd.Timedelta(seconds=seconds)
+
+
+def format_duration(td: pd.Timedelta) -> str:
+    """Format a timedelta the way :func:`parse_duration` reads it (``'1h30m'``, ``'7d'``)."""
+    total = int(round(pd.Timedelta(td).total_seconds()))
+    if total == 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        n, total = divmod(total, size)
+        if n:
+            out.append(f"{n}{unit}")
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""Forecasting models, each behind :class:`forecaster.models.base.Model` and registered by alias."""
