@@ -2,7 +2,7 @@
 #   make run   - create .venv, install, run the forecast job on the bundled sample data (no cluster needed)
 #   make test  - install test dependencies (system packages included) and run the whole suite + linters
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -11,8 +11,8 @@ OUT ?= out
 .PHONY: run test venv tools lint typecheck unit bench clean
 
 $(STAMP): setup.cfg pyproject.toml
-	@command -v $(PYTHON) >/dev/null || PYTHON=python3; \
-	  test -x $(BIN)/python || $${PYTHON:-python3} -m venv $(VENV) || python3 -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q -e '.[test,dev]'
 	@touch $(STAMP)
