@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from forecaster import __version__
 from forecaster.errors import AutoscalerError
@@ -22,15 +23,28 @@ PROG = "recharge-autoscaler"
 # Modules that contribute subcommands, in the order they appear in --help.
 SUBCOMMAND_MODULES = (
     "forecaster.cli",
+    "forecaster.jobcli",
+    "controller.plan",
+    "controller.simcli",
+    "controller.whatif",
+    "controller.report",
+    "controller.loop",
 )
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse parser whose usage errors exit with code 2 and a single clear line."""
+    """argparse parser whose usage errors exit with code 2 and a single clear line.
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
+    Values such as ``-1h`` are read as (bad) values rather than unknown options, so ``--horizon -1h`` gets the
+    duration's own error message.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d+(\.\d+)?[smhdw%]?\S*$")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,8 @@ def parse_duration(text: str | int | float, *, what: str = "duration", allow_zer
         seconds = float(text)
     else:
         s = str(text).strip().lower()
+        negative = s.startswith("-")
+        s = s.removeprefix("-").strip()
         if re.fullmatch(r"\d+(?:\.\d+)?", s):
             seconds = float(s)
         else:
@@ -37,6 +39,8 @@ def parse_duration(text: str | int | float, *, what: str = "duration", allow_zer
                     f"{what}: cannot parse {text!r}; use a number with a unit s, m, h, d or w (e.g. 30m, 24h, 7d)"
                 )
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+        if negative:
+            seconds = -seconds
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UserError(f"{what}: must be {'zero or ' if allow_zero else ''}positive, got {text!r}")
     return pd.Timedelta(seconds=seconds)
