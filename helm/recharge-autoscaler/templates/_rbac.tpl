@@ -1,0 +1,78 @@
+{{/*
+Least-privilege RBAC, computed once. "recharge-autoscaler.rbacRules" renders a YAML mapping
+{namespace: [PolicyRule, ...]} for one identity ("controller" or "job"); role.yaml turns each entry into a
+Role + RoleBinding in that namespace. Every rule names its objects with resourceNames except `create`,
+which Kubernetes cannot restrict by name (the object does not exist yet), and `patch` on Events, whose
+names are generated per event.
+
+What the product does (controller/kube.py, controller/lease.py, controller/loop.py,
+forecaster/configmap_store.py), and therefore what it gets:
+  controller  target Deployment: get (ready replicas, pause annotation)
+              'hpa' mode: the HPA get, and unless dryRun patch (minReplicas + decision annotation)
+              'scale' mode: unless dryRun, deployments/scale patch and the Deployment patch (annotation)
+              unless dryRun, events: create, patch (repeats bump count; names are generated, so no
+              resourceNames) and its state ConfigMap <leaseName>-state: get, update (+ create)
+              (a dry run logs its events and keeps its state in memory)
+              Lease: get, update (+ create) when leader election is enabled
+              forecast ConfigMap: get
+  job         forecast ConfigMap: get, update (+ create)
+In forecastJob.mode=inProcess both run under the controller's ServiceAccount, which then gets both sets.
+*/}}
+{{- define "recharge-autoscaler.rbacRules" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $inProcess := eq $v.forecastJob.mode "inProcess" }}
+{{- $rules := dict }}
+{{- $targetNs := include "recharge-autoscaler.targetNamespace" $root }}
+{{- $storeNs := include "recharge-autoscaler.storeNamespace" $root }}
+{{- $leaseNs := include "recharge-autoscaler.leaseNamespace" $root }}
+{{- $cm := include "recharge-autoscaler.forecastConfigMapName" $root }}
+{{- $writes := not $v.controller.dryRun }}
+{{- if eq .who "controller" }}
+{{- $target := $v.controller.target.name }}
+{{- $list := get $rules $targetNs | default list }}
+{{- $list = append $list (dict "apiGroups" (list "apps") "resources" (list "deployments") "resourceNames" (list $target) "verbs" (ternary (list "get" "patch") (list "get") (and $writes (eq $v.controller.target.mode "scale")))) }}
+{{- if eq $v.controller.target.mode "scale" }}
+{{- if $writes }}
+{{- $list = append $list (dict "apiGroups" (list "apps") "resources" (list "deployments/scale") "resourceNames" (list $target) "verbs" (list "patch")) }}
+{{- end }}
+{{- else }}
+{{- $hpa := default $target $v.controller.target.hpaName }}
+{{- $list = append $list (dict "apiGroups" (list "autoscaling") "resources" (list "horizontalpodautoscalers") "resourceNames" (list $hpa) "verbs" (ternary (list "get" "patch") (list "get") $writes)) }}
+{{- end }}
+{{- if $writes }}
+{{- $list = append $list (dict "apiGroups" (list "") "resources" (list "events") "verbs" (list "create" "patch")) }}
+{{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "resourceNames" (list (include "recharge-autoscaler.stateConfigMapName" $root)) "verbs" (list "get" "update")) }}
+{{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "verbs" (list "create")) }}
+{{- end }}
+{{- $_ := set $rules $targetNs $list }}
+{{- if $v.controller.leaderElection.enabled }}
+{{- $lease := include "recharge-autoscaler.leaseName" $root }}
+{{- $list = get $rules $leaseNs | default list }}
+{{- $list = append $list (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "resourceNames" (list $lease) "verbs" (list "get" "update")) }}
+{{- $list = append $list (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "verbs" (list "create")) }}
+{{- $_ := set $rules $leaseNs $list }}
+{{- end }}
+{{- if not $inProcess }}
+{{- $list = get $rules $storeNs | default list }}
+{{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "resourceNames" (list $cm) "verbs" (list "get")) }}
+{{- $_ := set $rules $storeNs $list }}
+{{- end }}
+{{- end }}
+{{- if or (eq .who "job") (and (eq .who "controller") $inProcess) }}
+{{- $list := get $rules $storeNs | default list }}
+{{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "resourceNames" (list $cm) "verbs" (list "get" "update")) }}
+{{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "verbs" (list "create")) }}
+{{- $_ := set $rules $storeNs $list }}
+{{- end }}
+{{- toYaml $rules }}
+{{- end }}
+
+{{/* ServiceAccount of the forecast CronJob: its own (write access to the forecast ConfigMap only). */}}
+{{- define "recharge-autoscaler.jobServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- printf "%s-forecast-job" (include "recharge-autoscaler.serviceAccountName" .) | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- include "recharge-autoscaler.serviceAccountName" . }}
+{{- end }}
+{{- end }}

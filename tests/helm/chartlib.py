@@ -1,0 +1,84 @@
+"""Render the Helm chart with the real helm binary and hand the manifests to the chart tests.
+
+Rendering is cached per (values files, --set flags, namespace) so the many assertions over one scenario
+cost one `helm template` call. Failures come back as :class:`HelmFailed` with helm's own message, which is
+what a user would see.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.tools import REPO_ROOT, require_tool
+
+CHART = REPO_ROOT / "helm" / "recharge-autoscaler"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+RELEASE = "rel"
+NAMESPACE = "autoscaling"
+
+Manifest = dict[str, Any]
+
+
+class HelmFailed(AssertionError):
+    """helm exited non-zero; the message is helm's combined output."""
+
+
+def helm(*args: str) -> str:
+    proc = subprocess.run([require_tool("helm"), *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise HelmFailed(proc.stdout + proc.stderr)
+    return proc.stdout + proc.stderr
+
+
+@functools.lru_cache(maxsize=64)
+def _template(values: tuple[str, ...], sets: tuple[str, ...], namespace: str, show_tests: bool) -> str:
+    args = ["template", RELEASE, str(CHART), "--namespace", namespace]
+    for v in values:
+        args += ["-f", v]
+    for s in sets:
+        args += ["--set", s]
+    return helm(*args)
+
+
+def render(*values: Path | str, sets: tuple[str, ...] = (), namespace: str = NAMESPACE) -> list[Manifest]:
+    """All manifests (hooks and helm tests included) rendered for the given values files and --set flags."""
+    text = _template(tuple(str(v) for v in values), tuple(sets), namespace, True)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def one(manifests: list[Manifest], kind: str) -> Manifest:
+    found = of_kind(manifests, kind)
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+def product_config(manifests: list[Manifest]) -> dict[str, Any]:
+    """The product config file the chart renders (ConfigMap <fullname>-config, key config.yaml)."""
+    cms = [m for m in of_kind(manifests, "ConfigMap") if m["metadata"]["name"].endswith("-config")]
+    assert len(cms) == 1
+    data = yaml.safe_load(cms[0]["data"]["config.yaml"])
+    assert isinstance(data, dict)
+    return data
+
+
+def pod_specs(manifests: list[Manifest]) -> list[tuple[str, dict[str, Any]]]:
+    """(object name, pod spec) of every pod the chart can create: Deployment, CronJob, helm test Pod."""
+    out = []
+    for m in manifests:
+        kind, name = m["kind"], m["metadata"]["name"]
+        if kind == "Deployment":
+            out.append((f"{kind}/{name}", m["spec"]["template"]["spec"]))
+        elif kind == "CronJob":
+            out.append((f"{kind}/{name}", m["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
+        elif kind == "Pod":
+            out.append((f"{kind}/{name}", m["spec"]))
+    return out

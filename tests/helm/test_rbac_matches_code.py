@@ -1,0 +1,85 @@
+"""The chart's RBAC grants exactly the Kubernetes API calls the product's code makes, no more, no fewer.
+
+The calls are read from the source of the Kubernetes adapters (``<verb>_namespaced_<resource>`` methods of
+the official client), so a new call without a matching Role rule - or a rule nobody uses any more - fails
+here instead of as a 403 in production.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from tests.helm.chartlib import CHART, of_kind, render
+from tests.tools import REPO_ROOT
+
+pytestmark = pytest.mark.helm
+
+ADAPTERS = (
+    "controller/kube.py",
+    "controller/lease.py",
+    "controller/loop.py",
+    "forecaster/configmap_store.py",
+)
+_CALL = re.compile(r"^(read|create|patch|replace|delete|list)_namespaced_([a-z_]+)$")
+VERBS = {
+    "read": "get",
+    "create": "create",
+    "patch": "patch",
+    "replace": "update",
+    "delete": "delete",
+    "list": "list",
+}
+RESOURCES = {
+    "deployment": "deployments",
+    "deployment_scale": "deployments/scale",
+    "horizontal_pod_autoscaler": "horizontalpodautoscalers",
+    "event": "events",
+    "lease": "leases",
+    "config_map": "configmaps",
+}
+
+
+def calls_in_code() -> set[tuple[str, str]]:
+    used: set[tuple[str, str]] = set()
+    for rel in ADAPTERS:
+        tree = ast.parse((REPO_ROOT / rel).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and (m := _CALL.match(node.attr)):
+                used.add((RESOURCES[m.group(2)], VERBS[m.group(1)]))
+    return used
+
+
+def granted(*scenarios: str) -> set[tuple[str, str]]:
+    out: set[tuple[str, str]] = set()
+    for name in scenarios:
+        for role in of_kind(render(CHART / "ci" / f"{name}-values.yaml"), "Role"):
+            for rule in role["rules"]:
+                out |= {(res, verb) for res in rule["resources"] for verb in rule["verbs"]}
+    return out
+
+
+def test_adapters_exist_and_make_calls() -> None:
+    missing = [rel for rel in ADAPTERS if not (REPO_ROOT / rel).exists()]
+    assert missing == [], f"Kubernetes adapters not found: {missing}"
+    assert len(calls_in_code()) >= 8
+
+
+def test_chart_grants_exactly_the_calls_the_code_makes() -> None:
+    # hpa + direct-scale together exercise both target modes, the Lease, Events and both ConfigMap users.
+    used, grants = calls_in_code(), granted("hpa", "direct-scale")
+    assert grants == used, (
+        f"granted but unused: {sorted(grants - used)}; used but not granted: {sorted(used - grants)}"
+    )
+
+
+def test_dry_run_grants_no_writes_on_the_target() -> None:
+    writes = {(r, v) for r, v in granted("dryrun") if v != "get"}
+    assert writes == {
+        ("leases", "create"),
+        ("leases", "update"),
+        ("configmaps", "create"),
+        ("configmaps", "update"),
+    }
