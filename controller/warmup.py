@@ -1,0 +1,214 @@
+"""Cache warm-up planning: find the forecast's ramps and decide when to warm the recharge service's caches.
+
+A cold cache turns a traffic ramp into a latency spike even when there are enough replicas. This module
+finds ramps in a forecast (a rise above ``rampThreshold`` within ``rampWindow``) and in its declared events
+(promotions, month start, paydays with a known uplift), and plans one warm-up call ``warmup.lead`` before
+each. Replicas added by a scale-up are warmed once they are ready. Every warm-up carries a deterministic
+idempotency key, so a controller restart (which rebuilds the plan from the same forecast) does not repeat
+calls whose keys are in the persisted state.
+
+Pure: no clock, no I/O. :func:`controller.decision.decide` calls :func:`due_warmups`; the planning report
+can call :func:`plan_warmups` to list a whole horizon.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from controller.config import WarmupConfig
+from forecaster.artifact import Event, ForecastArtifact, Interval
+from forecaster.durations import format_duration
+
+RAMP = "RampAhead"
+EVENT = "EventAhead"
+NEW_REPLICAS = "NewReplicas"
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """A forecast rise: traffic starts climbing at ``start`` and exceeds the threshold at ``crossing``."""
+
+    start: pd.Timestamp
+    crossing: pd.Timestamp
+    base_rate: float  # req/s before the rise
+    peak_rate: float  # req/s at the crossing (forecast) or base * uplift (event)
+    source: str  # "forecast" or "event:<name>"
+
+    @property
+    def rise(self) -> float:
+        """Relative rise, e.g. 0.45 for +45% (inf when rising from zero)."""
+        return float("inf") if self.base_rate <= 0 else self.peak_rate / self.base_rate - 1.0
+
+
+@dataclass(frozen=True)
+class WarmupAction:
+    """One warm-up call: issue at ``at`` with idempotency ``key``; ``replicas`` is the count to warm."""
+
+    key: str
+    at: pd.Timestamp
+    until: pd.Timestamp  # the call is pointless after this (the ramp is over / replicas are old)
+    replicas: int
+    reason: str  # RampAhead | EventAhead | NewReplicas
+    message: str
+
+
+def warmup_key(target: str, kind: str, when: pd.Timestamp) -> str:
+    """Deterministic idempotency key of a warm-up: same target, kind and instant give the same key."""
+    stamp = pd.Timestamp(when).tz_convert("UTC").isoformat() if pd.Timestamp(when).tzinfo else str(when)
+    digest = hashlib.sha256(f"{target}|{kind}|{stamp}".encode()).hexdigest()[:16]
+    return f"warmup-{digest}"
+
+
+def detect_ramps(
+    intervals: Sequence[Interval],
+    *,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    threshold: float,
+    window: pd.Timedelta,
+) -> list[Ramp]:
+    """Ramps whose crossing lies in [start, end].
+
+    A crossing is an interval whose ``yhat`` exceeds ``(1 + threshold)`` times the lowest ``yhat`` of the
+    preceding ``window`` while the interval before it did not. The ramp starts right after that lowest
+    interval. Intervals must be ascending (the artifact guarantees it).
+    """
+    ramps: list[Ramp] = []
+    prev_flag = False
+    # Only intervals from two windows before `start` can matter (one for the look-back, one for the onset).
+    first = bisect.bisect_left(intervals, start - 2 * window, key=lambda iv: iv.ds)
+    last = bisect.bisect_right(intervals, end, key=lambda iv: iv.ds)
+    lo = first  # first index inside the look-back window of i
+    values = [iv.yhat for iv in intervals[first:last]]
+    stamps = [iv.ds.value for iv in intervals[first:last]]  # ns: plain ints keep this loop fast
+    win, lo_ns, hi_ns = window.value, start.value, end.value
+    for i in range(first, last):
+        cur = intervals[i]
+        cur_ns = stamps[i - first]
+        while lo < i and stamps[lo - first] < cur_ns - win:
+            lo += 1
+        flag = False
+        base_idx = -1
+        if lo < i:
+            back = values[lo - first : i - first]
+            base = min(back)
+            base_idx = i - 1 - back[::-1].index(base)  # the latest lowest interval
+            flag = cur.yhat > base * (1.0 + threshold) if base > 0 else cur.yhat > 0
+        if flag and not prev_flag and lo_ns <= cur_ns <= hi_ns:
+            ramps.append(
+                Ramp(
+                    start=intervals[base_idx + 1].ds,
+                    crossing=cur.ds,
+                    base_rate=intervals[base_idx].yhat,
+                    peak_rate=cur.yhat,
+                    source="forecast",
+                )
+            )
+        prev_flag = flag
+    return ramps
+
+
+def event_ramps(
+    events: Iterable[Event], intervals: Sequence[Interval], *, start: pd.Timestamp, end: pd.Timestamp,
+    threshold: float,
+) -> list[Ramp]:
+    """Declared events starting in [start, end] that raise traffic by more than ``threshold`` (known uplift),
+    and promotions without a stated uplift (assumed to matter)."""
+    out: list[Ramp] = []
+    for e in events:
+        if not start <= e.start <= end:
+            continue
+        if e.uplift is None:
+            if e.kind != "promotion":
+                continue
+            uplift = 1.0 + threshold
+        elif e.uplift - 1.0 < threshold:
+            continue
+        else:
+            uplift = e.uplift
+        before = [i.yhat for i in intervals if i.ds < e.start]
+        base = before[-1] if before else 0.0
+        out.append(Ramp(e.start, e.start, base, base * uplift, f"event:{e.name}"))
+    return out
+
+
+def plan_warmups(
+    forecast: ForecastArtifact, *, target: str, now: pd.Timestamp, config: WarmupConfig, replicas: int,
+) -> list[WarmupAction]:
+    """All ramp warm-ups whose ramp crosses in [now - one interval, now + lookahead], in time order.
+
+    An event ramp that falls inside a forecast ramp (start..crossing, one interval of slack) is merged into
+    it, so the same rise is not warmed twice.
+    """
+    step = pd.Timedelta(seconds=forecast.interval_seconds)
+    lead = pd.Timedelta(seconds=float(config.lead))
+    lo, hi = now - step, now + pd.Timedelta(seconds=float(config.lookahead))
+    found = detect_ramps(
+        forecast.intervals, start=lo, end=hi, threshold=config.ramp_threshold,
+        window=pd.Timedelta(seconds=float(config.ramp_window)),
+    )
+    thr = config.ramp_threshold
+    events = event_ramps(forecast.events, forecast.intervals, start=lo, end=hi, threshold=thr)
+    for ev in events:
+        if not any(r.start - step <= ev.start <= r.crossing + step for r in found):
+            found.append(ev)
+    actions = []
+    for r in sorted(found, key=lambda r: r.start):
+        is_event = r.source.startswith("event:")
+        rise = "from zero" if r.rise == float("inf") else f"+{r.rise:.0%}"
+        what = f"event {r.source[6:]!r}" if is_event else "forecast ramp"
+        actions.append(
+            WarmupAction(
+                key=warmup_key(target, r.source, r.crossing),
+                at=r.start - lead,
+                until=r.crossing + step,
+                replicas=replicas,
+                reason=EVENT if is_event else RAMP,
+                message=(
+                    f"{what} {rise} ({r.base_rate:.1f} -> {r.peak_rate:.1f} req/s) starting "
+                    f"{r.start.isoformat()}; warming {format_duration(lead)} ahead"
+                ),
+            )
+        )
+    return actions
+
+
+def new_replica_warmups(
+    scale_events: Iterable[tuple[pd.Timestamp, int]], *, target: str, now: pd.Timestamp,
+    startup: pd.Timedelta, replicas: int, grace: pd.Timedelta,
+) -> list[WarmupAction]:
+    """One warm-up per scale-up event, due when its new replicas are ready (``startup`` after the event)."""
+    out = []
+    for when, delta in scale_events:
+        if delta <= 0:
+            continue
+        ready = when + startup
+        out.append(
+            WarmupAction(
+                key=warmup_key(target, "replicas", when),
+                at=ready,
+                until=ready + grace,
+                replicas=replicas,
+                reason=NEW_REPLICAS,
+                message=f"{delta} replica(s) added at {when.isoformat()} are ready; warming their caches",
+            )
+        )
+    return out
+
+
+def due_warmups(
+    planned: Iterable[WarmupAction], *, now: pd.Timestamp, issued: Iterable[str]
+) -> list[WarmupAction]:
+    """The planned warm-ups to issue now: due (at <= now < until) and not issued before (by key)."""
+    done = set(issued)
+    out = []
+    for a in planned:
+        if a.at <= now < a.until and a.key not in done:
+            out.append(a)
+            done.add(a.key)
+    return out
