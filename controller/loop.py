@@ -1,0 +1,421 @@
+"""The live control loop: every tick, read forecast, load and target, decide, act, report.
+
+:class:`ControlLoop` owns no clients: the ``run`` subcommand (:mod:`controller.runcli`) builds the adapters
+and passes them in as :class:`LoopDeps`, and tests pass fakes. One :meth:`ControlLoop.tick`:
+
+1. leader election (followers only report readiness);
+2. the stored forecast (unreadable -> the stale-forecast path of :func:`controller.decision.decide`);
+3. the live load (unavailable -> decide() refuses to scale down while blind);
+4. the target's status (API error -> no change this tick, ``/readyz`` 503, retried next tick);
+5. :func:`controller.decision.decide`, then unless dry-run or paused: apply, Events, warm-ups;
+6. persist the controller state (issued warm-up keys, recommendation history) so a restart neither repeats
+   warm-ups nor forgets its stabilisation window.
+
+Every fault degrades toward "not fewer replicas than reality needs" and is counted by kind in ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from controller.config import ControllerConfig
+from controller.decision import Decision, decide
+from controller.health import ControllerMetrics, HealthState
+from controller.ports import (
+    EventSink,
+    LeaderLock,
+    LoadSource,
+    ObservedLoad,
+    ScaleTarget,
+    TargetStatus,
+    WarmupClient,
+)
+from controller.state import ControllerState
+from forecaster.artifact import ForecastArtifact
+from forecaster.errors import AutoscalerError, OperationalError, SourceError, StoreError
+from forecaster.ports import ForecastStore
+
+log = logging.getLogger(__name__)
+
+
+class StateStore(Protocol):
+    """Where the controller's memory survives restarts."""
+
+    def describe(self) -> str: ...
+
+    def load(self) -> ControllerState | None: ...
+
+    def save(self, state: ControllerState) -> None: ...
+
+
+class MemoryStateStore:
+    """Keeps state in memory only (dry-run, tests)."""
+
+    def __init__(self, state: ControllerState | None = None) -> None:
+        self.state = state
+
+    def describe(self) -> str:
+        return "memory"
+
+    def load(self) -> ControllerState | None:
+        return self.state
+
+    def save(self, state: ControllerState) -> None:
+        self.state = state
+
+
+class ConfigMapStateStore:
+    """State as JSON under key ``state.json`` of a small ConfigMap (compare-and-swap on resourceVersion)."""
+
+    KEY = "state.json"
+
+    def __init__(self, api_client: Any, *, namespace: str, name: str, timeout: float = 5.0) -> None:
+        from kubernetes import client
+
+        self.core = client.CoreV1Api(api_client)
+        self.namespace, self.name, self.timeout = namespace, name, timeout
+
+    def describe(self) -> str:
+        return f"configmap {self.namespace}/{self.name}"
+
+    def _call(self, fn: Any, verb: str) -> Any:
+        from controller.kube import call_api
+
+        return call_api(
+            fn, verb=verb, resource="configmaps", namespace=self.namespace, name=self.name, retries=1
+        )
+
+    def _read(self) -> Any:
+        return self._call(
+            lambda: self.core.read_namespaced_config_map(
+                self.name, self.namespace, _request_timeout=self.timeout
+            ),
+            "get",
+        )
+
+    def load(self) -> ControllerState | None:
+        from controller.kube import KubeNotFound
+
+        try:
+            cm = self._read()
+        except KubeNotFound:
+            return None
+        text = (cm.data or {}).get(self.KEY)
+        if not text:
+            return None
+        try:
+            return ControllerState.from_dict(json.loads(text), where=self.describe())
+        except ValueError as exc:
+            raise StoreError(f"{self.describe()}: state is not valid JSON ({exc})") from None
+
+    def save(self, state: ControllerState) -> None:
+        from controller.kube import KubeConflict
+
+        text = json.dumps(state.to_dict(), separators=(",", ":"))
+        for _ in range(3):
+            try:
+                self._save_once(text)
+                return
+            except KubeConflict:
+                continue
+        raise StoreError(f"{self.describe()}: state not saved: conflicting writers")
+
+    def _save_once(self, text: str) -> None:
+        from controller.kube import KubeNotFound
+
+        try:
+            cm = self._read()
+        except KubeNotFound:
+            body: Any = {
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "labels": {"app.kubernetes.io/managed-by": "recharge-autoscaler"},
+                },
+                "data": {self.KEY: text},
+            }
+            self._call(
+                lambda: self.core.create_namespaced_config_map(
+                    self.namespace, body, _request_timeout=self.timeout
+                ),
+                "create",
+            )
+            return
+        cm.data = {**(cm.data or {}), self.KEY: text}
+        self._call(
+            lambda: self.core.replace_namespaced_config_map(
+                self.name, self.namespace, cm, _request_timeout=self.timeout
+            ),
+            "update",
+        )
+
+
+class PrometheusLoad:
+    """:class:`controller.ports.LoadSource` from a Prometheus instant query."""
+
+    def __init__(self, source: Any, query: str) -> None:
+        self.source, self.query = source, query
+
+    def describe(self) -> str:
+        return f"prometheus:{self.query}"
+
+    def current(self, now: pd.Timestamp) -> ObservedLoad:
+        return ObservedLoad(rate=float(self.source.instant(self.query, now)), sampled_at=pd.Timestamp(now))
+
+
+class FileLoad:
+    """:class:`controller.ports.LoadSource` from the last value of a history file (replays, tests)."""
+
+    def __init__(self, path: str, *, time_column: str | None = None, value_column: str | None = None) -> None:
+        self.path, self.time_column, self.value_column = path, time_column, value_column
+
+    def describe(self) -> str:
+        return f"file:{self.path}"
+
+    def current(self, now: pd.Timestamp) -> ObservedLoad:
+        from forecaster.io import load_history
+
+        try:
+            series = load_history(self.path, time_column=self.time_column, value_column=self.value_column)
+        except AutoscalerError as exc:
+            raise SourceError(f"live load file: {exc}") from None
+        series = series.dropna()
+        series = series[series.index <= pd.Timestamp(now)]
+        if series.empty:
+            raise SourceError(f"{self.path}: no load sample at or before {pd.Timestamp(now).isoformat()}")
+        return ObservedLoad(rate=float(series.iloc[-1]), sampled_at=pd.Timestamp(series.index[-1]))
+
+
+@dataclass
+class LoopDeps:
+    """Everything the loop talks to; each is a narrow Protocol so tests can pass fakes."""
+
+    store: ForecastStore
+    load: LoadSource
+    target: ScaleTarget
+    events: EventSink
+    state_store: StateStore
+    warmup: WarmupClient | None = None
+    lock: LeaderLock | None = None
+    metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
+    health: HealthState = field(default_factory=HealthState)
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """What one tick did. ``outcome``: acted, unchanged, dry_run, paused, follower or failed."""
+
+    outcome: str
+    decision: Decision | None = None
+    applied: bool = False
+    faults: tuple[str, ...] = ()
+    warmups: tuple[tuple[str, bool], ...] = ()
+
+
+class ControlLoop:
+    """One controller replica's loop. Call :meth:`tick` periodically (``run`` uses APScheduler)."""
+
+    def __init__(self, config: ControllerConfig, deps: LoopDeps, *, dry_run: bool = False) -> None:
+        self.config, self.deps = config, deps
+        self.dry_run = dry_run or config.dry_run
+        self.state: ControllerState | None = None  # loaded on (re)gaining leadership
+        self._warned: frozenset[str] = frozenset()
+        self._last_reason: str | None = None
+        self._paused = False
+        self._clamped: int | None = None
+        mode = config.target.mode if config.target is not None else "scale"
+        self.hpa_mode = mode == "hpa"
+
+    def _fault(self, faults: list[str], kind: str, exc: BaseException) -> None:
+        self.deps.metrics.errors.labels(kind=kind).inc()
+        faults.append(f"{kind}: {exc}")
+        log.warning("%s fault: %s", kind, exc)
+
+    def tick(self, now: pd.Timestamp) -> TickResult:
+        """One control step at ``now`` (tz-aware). Never raises for faults of dependencies."""
+        d, m = self.deps, self.deps.metrics
+        faults: list[str] = []
+        try:
+            result = self._tick(pd.Timestamp(now), faults)
+        except Exception as exc:  # a bug must not kill the loop; it shows up in /readyz and errors_total
+            log.exception("control loop tick failed")
+            self._fault(faults, "internal", exc)
+            result = TickResult("failed", faults=tuple(faults))
+        m.ticks.labels(outcome=result.outcome).inc()
+        d.health.heartbeat()
+        if result.outcome == "failed":
+            d.health.set_ready(False, "; ".join(result.faults) or "tick failed")
+        else:
+            degraded = [f for f in result.faults if not f.startswith("events:")]
+            d.health.set_ready(True, ("degraded: " + "; ".join(degraded)) if degraded else result.outcome)
+        m.last_tick.set(pd.Timestamp(now).timestamp())
+        return result
+
+    def _tick(self, now: pd.Timestamp, faults: list[str]) -> TickResult:
+        d, m, cfg = self.deps, self.deps.metrics, self.config
+        if d.lock is not None:
+            leader = d.lock.acquire_or_renew(now)
+            m.leader.set(1 if leader else 0)
+            if not leader:
+                self.state = None  # reload when leadership comes back: another replica may have acted
+                err = getattr(d.lock, "last_error", None)
+                if err is not None:
+                    self._fault(faults, getattr(err, "kind", "lease"), err)
+                    return TickResult("failed", faults=tuple(faults))
+                return TickResult("follower")
+        else:
+            m.leader.set(1)
+        if self.state is None:
+            self.state = self._load_state(faults)
+
+        forecast = self._read_forecast(now, faults)
+        observed = self._read_load(now, faults)
+        try:
+            status = d.target.status()
+        except OperationalError as exc:
+            self._fault(faults, getattr(exc, "kind", "api"), exc)
+            return TickResult("failed", faults=tuple(faults))
+        self._observe_status(status)
+
+        current = status.floor if self.hpa_mode and status.floor is not None else status.replicas
+        state = self.state.with_replicas(current)
+        decision = decide(forecast, observed, state, cfg, now)
+        m.desired_replicas.set(decision.replicas)
+        m.decisions.labels(reason=decision.reason).inc()
+        log.info("%s", decision.explain())
+
+        if self.dry_run or status.paused:
+            outcome = "dry_run" if self.dry_run else "paused"
+            if status.paused and not self._paused:
+                d.events.emit(
+                    "Paused",
+                    f"{cfg.pause_annotation} is set; would request {decision.replicas} "
+                    f"replicas ({decision.reason}) but leaves the target alone",
+                )
+            self._paused = status.paused
+            self.state = state  # nothing was applied: keep the old memory
+            return TickResult(outcome, decision, faults=tuple(faults))
+        self._paused = False
+
+        applied = False
+        if decision.changed or decision.reason != self._last_reason:
+            try:
+                d.target.apply(decision.replicas, decision.annotation())
+                applied = True
+            except OperationalError as exc:
+                self._fault(faults, getattr(exc, "kind", "api"), exc)
+                return TickResult("failed", decision, faults=tuple(faults))
+            self._last_reason = decision.reason
+            self._check_clamp(decision)
+        self._report(decision, faults)
+        warmups = self._warm(decision)
+        self.state = decision.state
+        try:
+            d.state_store.save(decision.state)
+        except (OperationalError, OSError) as exc:
+            self._fault(faults, "state", exc)
+        outcome = "acted" if decision.changed else "unchanged"
+        return TickResult(outcome, decision, applied, tuple(faults), warmups)
+
+    def _check_clamp(self, decision: Decision) -> None:
+        """Warn once per value when the target took fewer replicas than decided (HPA maxReplicas too low)."""
+        written = getattr(self.deps.target, "last_applied", None)
+        if written is None or written == decision.replicas:
+            self._clamped = None
+            return
+        if self._clamped != written:
+            self.deps.events.emit(
+                "FloorClamped",
+                f"decided {decision.replicas} replicas but the target accepts at most {written}: raise the "
+                "HPA's maxReplicas or lower controller.maxReplicas",
+                warning=True,
+            )
+        self._clamped = written
+
+    def _load_state(self, faults: list[str]) -> ControllerState:
+        try:
+            return self.deps.state_store.load() or ControllerState()
+        except (OperationalError, OSError) as exc:
+            self._fault(faults, "state", exc)
+            return ControllerState()
+
+    def _read_forecast(self, now: pd.Timestamp, faults: list[str]) -> ForecastArtifact | None:
+        try:
+            forecast = self.deps.store.read()
+        except (OperationalError, OSError) as exc:
+            self._fault(faults, "store", exc)
+            forecast = None
+        age = forecast.age(now).total_seconds() if forecast is not None else math.nan
+        self.deps.metrics.forecast_age.set(age)
+        return forecast
+
+    def _read_load(self, now: pd.Timestamp, faults: list[str]) -> ObservedLoad | None:
+        try:
+            observed = self.deps.load.current(now)
+        except (OperationalError, OSError) as exc:
+            self._fault(faults, "metrics", exc)
+            return None
+        self.deps.metrics.observed_load.set(observed.rate)
+        return observed
+
+    def _observe_status(self, status: TargetStatus) -> None:
+        m = self.deps.metrics
+        m.current_replicas.set(status.replicas)
+        m.ready_replicas.set(status.ready_replicas)
+        if status.floor is not None:
+            m.hpa_floor.set(status.floor)
+
+    def _report(self, decision: Decision, faults: list[str]) -> None:
+        d = self.deps
+        what = "HPA minReplicas" if self.hpa_mode else "replicas"
+        if decision.changed and decision.current is not None:
+            up = decision.replicas > decision.current
+            d.metrics.scale_changes.labels(direction="up" if up else "down").inc()
+            d.events.emit(
+                "ScaledUp" if up else "ScaledDown",
+                f"{what} {decision.current} -> {decision.replicas}: {decision.reason}: {decision.message}",
+            )
+        warned = frozenset(s.reason for s in decision.warnings)
+        for step in decision.warnings:
+            if step.reason not in self._warned:
+                d.events.emit(step.reason, step.message, warning=True)
+        self._warned = warned
+        failures = getattr(d.events, "failures", 0)
+        if failures:
+            faults.append(f"events: {failures} Event(s) could not be recorded")
+
+    def _warm(self, decision: Decision) -> tuple[tuple[str, bool], ...]:
+        d = self.deps
+        out = []
+        for w in decision.warmups:
+            if d.warmup is None:
+                break
+            ok = d.warmup.warm(w.key, w.replicas, w.reason)  # never raises; at most once per key
+            d.metrics.warmups.labels(result="ok" if ok else "failed").inc()
+            out.append((w.key, ok))
+        return tuple(out)
+
+
+def register(subparsers: Any) -> None:
+    """The ``run`` subcommand; its wiring lives in :mod:`controller.runcli`."""
+    from controller.runcli import add_arguments
+
+    parser = subparsers.add_parser(
+        "run",
+        help="run the live controller: scale the target ahead of forecast load (or one tick with --once)",
+        description="Run the predictive autoscaling controller against the configured Kubernetes target.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: Any) -> int:
+    from controller.runcli import main
+
+    return main(args)
