@@ -5,8 +5,11 @@ SRE's dashboards and alerts read ``/metrics``. So:
 
 - ``/healthz`` is 200 while the control loop is alive (it ticked within ``stale_after`` seconds), 503 when
   it is wedged - a restart is the right fix for that and for nothing else;
-- ``/readyz`` is 200 when the last tick completed without a fault (API server, store, metrics), 503 with
-  the reason otherwise - readiness tells operators "this controller cannot act right now";
+- ``/readyz`` tells operators whether this controller can act right now. 503 with the reason when the last
+  tick could not act: an API server error on the target or the Lease, or an internal error. 200 otherwise:
+  the body is the tick's outcome (``acted``, ``unchanged``, ``dry_run``, ``paused``, ``follower``), or
+  ``degraded: <kind>: <fault>`` when the tick acted despite a fault (forecast store, live load metrics,
+  state ConfigMap) - those faults already steer decide() to the safe side, so they do not fail readiness;
 - ``/metrics`` exposes desired vs current replicas, the decision reasons, warm-ups, forecast age and errors
   by kind, from a private registry (no global state, several instances per process in tests).
 
@@ -66,7 +69,7 @@ class ControllerMetrics:
         )
         self.ticks = Counter(
             f"{PREFIX}_ticks",
-            "Loop ticks by outcome (acted, dry_run, paused, follower, failed).",
+            "Loop ticks by outcome (acted, unchanged, dry_run, paused, follower, failed).",
             ["outcome"],
             registry=r,
         )

@@ -286,14 +286,21 @@ class KubeScaleTarget:
             hpa = self._read_hpa()
             max_r = int(_spec(hpa)["maxReplicas"])
             floor = max(1, min(replicas, max_r))
-            if floor != replicas:
-                log.warning(
-                    "HPA %s/%s: floor %d clamped to %d (HPA maxReplicas %d, minimum 1)",
+            if floor > replicas:
+                log.info(
+                    "HPA %s/%s: floor %d raised to %d (an HPA's minReplicas cannot be below 1)",
                     self.namespace,
                     self.hpa_name,
                     replicas,
                     floor,
-                    max_r,
+                )
+            elif floor < replicas:
+                log.warning(
+                    "HPA %s/%s: floor %d lowered to %d (the HPA's maxReplicas)",
+                    self.namespace,
+                    self.hpa_name,
+                    replicas,
+                    floor,
                 )
             if (
                 _spec(hpa).get("minReplicas", 1) == floor

@@ -9,7 +9,12 @@ and passes them in as :class:`LoopDeps`, and tests pass fakes. One :meth:`Contro
 4. the target's status (API error -> no change this tick, ``/readyz`` 503, retried next tick);
 5. :func:`controller.decision.decide`, then unless dry-run or paused: apply, Events, warm-ups;
 6. persist the controller state (issued warm-up keys, recommendation history) so a restart neither repeats
-   warm-ups nor forgets its stabilisation window.
+   warm-ups nor forgets its stabilisation window. A warm-up call that failed is forgotten, so the next tick
+   retries it while it is still due.
+
+A dry run makes the decisions the live controller would make for the same inputs: it keeps its state in
+memory across ticks and, since it never changes the target, takes its own last decision as the current
+count (the live loop reads back what it wrote).
 
 Every fault degrades toward "not fewer replicas than reality needs" and is counted by kind in ``/metrics``.
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import pandas as pd
@@ -157,16 +162,62 @@ class ConfigMapStateStore:
 
 
 class PrometheusLoad:
-    """:class:`controller.ports.LoadSource` from a Prometheus instant query."""
+    """:class:`controller.ports.LoadSource` from a Prometheus instant query, stamped with the data's age.
+
+    The ``[timestamp, value]`` pair of an instant query carries the *evaluation* time, not the time of the
+    underlying sample, so it cannot tell fresh data from a series that stopped updating and is carried
+    forward by the lookback delta (5 min by default; longer gaps in remote-written or federated data).
+    A second instant query, ``timestamp(<query>)``, returns the sample time of a plain selector (a recording
+    rule, a gauge), so ``loadMaxAge`` measures the age of the data. For an aggregation or a function such
+    as ``sum(rate(...))`` Prometheus answers with the evaluation time; such a query stops returning a series
+    once its range runs out of samples, which is reported as missing load instead. A ``timestamp()`` query
+    Prometheus rejects (a scalar query) falls back to the evaluation time, logged once.
+
+    ``source.instant(query, at)`` may return a float or a ``(value, timestamp)`` pair.
+    """
 
     def __init__(self, source: Any, query: str) -> None:
         self.source, self.query = source, query
+        self._warned_untimed = False
 
     def describe(self) -> str:
         return f"prometheus:{self.query}"
 
     def current(self, now: pd.Timestamp) -> ObservedLoad:
-        return ObservedLoad(rate=float(self.source.instant(self.query, now)), sampled_at=pd.Timestamp(now))
+        at = pd.Timestamp(now)
+        value, evaluated = _value_and_time(self.source.instant(self.query, at), at)
+        try:
+            stamp, _ = _value_and_time(self.source.instant(f"timestamp({self.query})", at), at)
+            sampled = min(evaluated, _sample_time(stamp))
+        except SourceError as exc:
+            if not self._warned_untimed:
+                log.warning(
+                    "%s: no sample timestamp (%s); loadMaxAge is measured from the evaluation time",
+                    self.describe(),
+                    exc,
+                )
+                self._warned_untimed = True
+            sampled = evaluated
+        return ObservedLoad(rate=value, sampled_at=sampled)
+
+
+def _value_and_time(raw: Any, at: pd.Timestamp) -> tuple[float, pd.Timestamp]:
+    """``(value, time)`` from an instant result that is a float or a ``(value, timestamp)`` pair."""
+    if isinstance(raw, tuple | list):
+        value, stamp = raw
+        return float(value), _sample_time(stamp)
+    return float(raw), at
+
+
+def _sample_time(stamp: Any) -> pd.Timestamp:
+    """A sample time as Prometheus gives it (unix seconds) or as a Timestamp; always tz-aware."""
+    if isinstance(stamp, int | float | str) and not isinstance(stamp, bool):
+        try:
+            return pd.Timestamp(float(stamp), unit="s", tz="UTC")
+        except ValueError:
+            pass
+    ts = pd.Timestamp(stamp)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts
 
 
 class FileLoad:
@@ -229,6 +280,7 @@ class ControlLoop:
         self._last_reason: str | None = None
         self._paused = False
         self._clamped: int | None = None
+        self._state_lost = False  # the state store could not be read: seed the history before deciding
         mode = config.target.mode if config.target is not None else "scale"
         self.hpa_mode = mode == "hpa"
 
@@ -284,23 +336,36 @@ class ControlLoop:
         self._observe_status(status)
 
         current = status.floor if self.hpa_mode and status.floor is not None else status.replicas
+        if self.dry_run and self.state.replicas is not None:
+            # Nothing is ever written, so the target still shows the count from before the dry run. The live
+            # controller would now be at its own last decision: decide from there, with the same memory.
+            current = self.state.replicas
+        if self._state_lost:
+            self.state = self._hold_history(self.state, current, now)
+            self._state_lost = False
         state = self.state.with_replicas(current)
         decision = decide(forecast, observed, state, cfg, now)
         m.desired_replicas.set(decision.replicas)
         m.decisions.labels(reason=decision.reason).inc()
         log.info("%s", decision.explain())
 
-        if self.dry_run or status.paused:
-            outcome = "dry_run" if self.dry_run else "paused"
-            if status.paused and not self._paused:
+        if status.paused:  # the live loop would not act, so neither does a dry run: memory unchanged
+            if not self._paused:
                 d.events.emit(
                     "Paused",
                     f"{cfg.pause_annotation} is set; would request {decision.replicas} "
                     f"replicas ({decision.reason}) but leaves the target alone",
                 )
-            self._paused = status.paused
+            self._paused = True
             self.state = state  # nothing was applied: keep the old memory
-            return TickResult(outcome, decision, faults=tuple(faults))
+            return TickResult("paused", decision, faults=tuple(faults))
+        if self.dry_run:
+            # Same memory as the live loop (stabilisation history, rate-limit events, warm-up keys), kept in
+            # this process only: a dry run never writes the state ConfigMap.
+            self._paused = False
+            self.state = decision.state
+            self._report_dry_run(decision)
+            return TickResult("dry_run", decision, faults=tuple(faults))
         self._paused = False
 
         applied = False
@@ -315,35 +380,86 @@ class ControlLoop:
             self._check_clamp(decision)
         self._report(decision, faults)
         warmups = self._warm(decision)
-        self.state = decision.state
+        state = decision.state
+        for key, ok in warmups:
+            if not ok:  # not delivered: forget the key so the next tick retries while the warm-up is due
+                state = state.forget_warmup(key)
+        self.state = state
         try:
-            d.state_store.save(decision.state)
+            d.state_store.save(state)
         except (OperationalError, OSError) as exc:
             self._fault(faults, "state", exc)
         outcome = "acted" if decision.changed else "unchanged"
         return TickResult(outcome, decision, applied, tuple(faults), warmups)
 
+    def _report_dry_run(self, decision: Decision) -> None:
+        """What the live controller would have changed, as a log line (a dry run writes no Events)."""
+        if decision.changed and decision.current is not None:
+            what = "HPA minReplicas" if self.hpa_mode else "replicas"
+            log.info(
+                "dry run: would set %s %d -> %d: %s: %s",
+                what,
+                decision.current,
+                decision.replicas,
+                decision.reason,
+                decision.message,
+            )
+
     def _check_clamp(self, decision: Decision) -> None:
-        """Warn once per value when the target took fewer replicas than decided (HPA maxReplicas too low)."""
+        """Report once per value when the target took a different count than decided, saying why."""
         written = getattr(self.deps.target, "last_applied", None)
         if written is None or written == decision.replicas:
             self._clamped = None
             return
         if self._clamped != written:
-            self.deps.events.emit(
-                "FloorClamped",
-                f"decided {decision.replicas} replicas but the target accepts at most {written}: raise the "
-                "HPA's maxReplicas or lower controller.maxReplicas",
-                warning=True,
-            )
+            if written > decision.replicas:
+                # Only the HPA does this: its minReplicas cannot be below 1 (scale to zero needs scale mode).
+                self.deps.events.emit(
+                    "FloorClamped",
+                    f"decided {decision.replicas} replicas but an HPA's minReplicas cannot be below 1, so "
+                    f"the floor is {written}; the HPA keeps at least {written} replica(s). Use target.mode "
+                    "scale to go below 1, or set controller.minReplicas to 1",
+                )
+            else:
+                self.deps.events.emit(
+                    "FloorClamped",
+                    f"decided {decision.replicas} replicas but the target accepts at most {written}: raise "
+                    "the HPA's maxReplicas (or lower controller.maxReplicas)",
+                    warning=True,
+                )
         self._clamped = written
 
     def _load_state(self, faults: list[str]) -> ControllerState:
+        """The persisted memory, or an empty one when there is none or it cannot be read.
+
+        An empty state is safe: the blind floors of decide() do not depend on it, and the scale-down
+        stabilisation window starts at this tick (a scale-down waits for a full window of recommendations).
+        """
         try:
             return self.deps.state_store.load() or ControllerState()
         except (OperationalError, OSError) as exc:
             self._fault(faults, "state", exc)
+            log.warning(
+                "%s could not be read: starting with an empty controller state; no scale-down for one "
+                "scale-down stabilisation window, and a warm-up already issued may be repeated",
+                self.deps.state_store.describe(),
+            )
+            self._state_lost = True
             return ControllerState()
+
+    def _hold_history(self, state: ControllerState, current: int, now: pd.Timestamp) -> ControllerState:
+        """Stand in for the lost recommendation history: assume the current count was recommended.
+
+        Without it an empty history would allow an immediate scale-down that the real history might have
+        held. The stand-in sits just outside the scale-up stabilisation window (it never delays a scale-up)
+        and inside the scale-down window, so the current count is kept until that window has passed.
+        """
+        up_w = self.config.behavior.scale_up.stabilization_window_seconds
+        down_w = self.config.behavior.scale_down.stabilization_window_seconds
+        if down_w <= up_w:
+            return state
+        seed = (now - pd.Timedelta(seconds=up_w), int(current))
+        return replace(state, recommendations=(seed, *state.recommendations))
 
     def _read_forecast(self, now: pd.Timestamp, faults: list[str]) -> ForecastArtifact | None:
         try:

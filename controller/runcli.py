@@ -15,10 +15,11 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -34,9 +35,12 @@ from controller.loop import (
     StateStore,
 )
 from controller.ports import EventSink, LoadSource
-from forecaster.configbase import build, check, load_yaml
+from forecaster.configbase import Duration, build, check, load_yaml
 from forecaster.errors import ConfigError
 from forecaster.ports import ForecastStore
+
+if TYPE_CHECKING:
+    from forecaster.prometheus import PrometheusConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +72,28 @@ def _resolve(base: Path, path: str) -> str:
     return os.path.normpath(p if p.is_absolute() else base / p)
 
 
+SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def pod_namespace(fallback: str = "default", path: str | None = None) -> str:
+    """The namespace this pod runs in (service-account namespace file), else ``fallback``.
+
+    An unset ``store.configmap.namespace`` means exactly this, for the forecast job too ("the pod's own
+    namespace, or 'default' outside a cluster"), so controller and job read and write the same ConfigMap.
+    """
+    try:
+        ns = Path(path or SERVICE_ACCOUNT_NAMESPACE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return fallback
+    return ns or fallback
+
+
 def build_store(raw: dict[str, Any], base: Path, api_client: Any, default_ns: str) -> ForecastStore:
-    """The forecast store the job writes to (top-level ``store`` section of the same file)."""
+    """The forecast store the job writes to (top-level ``store`` section of the same file).
+
+    ``default_ns`` is the namespace of a ConfigMap store whose ``namespace`` is unset: the pod's namespace,
+    or "default" outside a cluster (:func:`pod_namespace`), as for the job.
+    """
     from forecaster.jobconfig import StoreConfig
 
     check(
@@ -108,7 +132,31 @@ def build_load(cfg: ControllerConfig, raw: dict[str, Any], base: Path) -> LoadSo
     )
     pcfg = with_env_overrides(build(PrometheusConfig, prom, "source.prometheus"), os.environ)
     assert load.query is not None
-    return PrometheusLoad(PrometheusSource(pcfg), load.query)
+    return PrometheusLoad(PrometheusSource(live_load_connection(pcfg, float(cfg.interval))), load.query)
+
+
+def live_load_connection(pcfg: PrometheusConfig, interval: float) -> PrometheusConfig:
+    """``source.prometheus`` bounded for the live load: every attempt of both queries ends inside one tick.
+
+    The forecast job's history queries may wait and retry (30 s timeout, 3 retries by default); the live
+    load may not: a hung Prometheus would stretch every tick to minutes and delay scale-ups. A tick makes
+    up to two instant queries (the value and its ``timestamp()``, see :class:`PrometheusLoad`). Each attempt
+    gets at most a fifth of the interval (connect + read), with at most one retry after at most a twentieth
+    of the interval (and at most 1 s), so the worst case is 0.9 x interval and an unreachable Prometheus
+    yields "load missing" (no scale-down) within the tick.
+    """
+    budget = interval / 5
+    connect = min(float(pcfg.connect_timeout), budget / 2)
+    read = min(float(pcfg.timeout), budget - connect)
+    backoff = min(float(pcfg.backoff), 1.0, interval / 20)
+    return replace(
+        pcfg,
+        timeout=Duration(read),
+        connect_timeout=Duration(connect),
+        retries=min(pcfg.retries, 1),
+        backoff=Duration(backoff),
+        max_backoff=Duration(backoff),
+    )
 
 
 def build_loop(args: argparse.Namespace, cfg: ControllerConfig, api_client: Any) -> ControlLoop:
@@ -155,7 +203,7 @@ def build_loop(args: argparse.Namespace, cfg: ControllerConfig, api_client: Any)
 
         warmup = HttpWarmupClient.from_config(cfg.warmup)
     deps = LoopDeps(
-        store=build_store(raw, base, api_client, ns),
+        store=build_store(raw, base, api_client, pod_namespace()),
         load=build_load(cfg, raw, base),
         target=KubeScaleTarget.from_config(api_client, cfg),
         events=events,

@@ -501,7 +501,10 @@ schema: Schema = {
                 },
             },
         ),
-        "networkPolicy": obj("NetworkPolicy.", {"enabled": b(""), "ingressFrom": arr(""), "egress": arr("")}),
+        "networkPolicy": obj(
+            "NetworkPolicy.",
+            {"enabled": b(""), "ingressFrom": arr(""), "egress": arr(""), "warmupEgressTo": arr("")},
+        ),
         "prometheusAuth": obj(
             "Prometheus credentials from Secrets.",
             {

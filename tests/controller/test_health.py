@@ -124,3 +124,11 @@ def test_shared_port_serves_everything() -> None:
         assert get(port, "/nope").status_code == 404
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "outcome", ["acted", "unchanged", "dry_run", "paused", "follower", "failed"], ids=lambda o: o
+)
+def test_ticks_help_names_every_outcome(outcome: str) -> None:
+    (family,) = [f for f in ControllerMetrics().registry.collect() if f.name.endswith("_ticks")]
+    assert outcome in family.documentation

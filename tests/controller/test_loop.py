@@ -7,7 +7,7 @@ tests/controller/test_runcli.py.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import pytest
@@ -22,7 +22,9 @@ from controller.ports import ObservedLoad, TargetStatus
 from controller.state import ControllerState
 from controller.warmup import WarmupAction
 from forecaster.artifact import ForecastArtifact, Interval
+from forecaster.configbase import Duration
 from forecaster.errors import SourceError, StoreError
+from tests.promserver import PromServer, prometheus_server  # noqa: F401
 
 NOW = pd.Timestamp("2026-11-26T10:00:00+00:00")
 
@@ -180,7 +182,7 @@ def test_forecast_raises_floor_annotates_and_reports() -> None:
     assert metric(lp, "recharge_autoscaler_current_replicas") == 3
     assert metric(lp, "recharge_autoscaler_forecast_age_seconds") == 600
     assert lp.deps.health.ready() == (True, "acted")
-    assert lp.deps.state_store.load() == result.decision.state  # type: ignore[attr-defined]
+    assert lp.deps.state_store.load() == result.decision.state
 
 
 def test_unchanged_decision_does_not_rewrite_target() -> None:
@@ -252,10 +254,12 @@ def test_api_errors_change_nothing_and_fail_readiness_until_recovered(
     assert lp.deps.health.ready()[0]
 
 
-def test_paused_target_is_left_alone() -> None:
-    lp, target, events = make(target=FakeTarget(paused=True))
+@pytest.mark.parametrize("dry_run", [False, True], ids=["live", "dry-run"])
+def test_paused_target_is_left_alone(dry_run: bool) -> None:
+    lp, target, events = make(target=FakeTarget(paused=True), dry_run=dry_run)
     assert lp.tick(NOW).outcome == "paused"
     assert lp.tick(NOW + pd.Timedelta(seconds=30)).outcome == "paused"
+    assert lp.state is not None and lp.state.recommendations == ()  # like the live loop: memory unchanged
     assert target.applied == []
     assert [r for r, _, _ in events.emitted] == ["Paused"]  # once, not every tick
 
@@ -266,7 +270,7 @@ def test_dry_run_decides_but_never_acts() -> None:
     result = lp.tick(NOW)
     assert result.outcome == "dry_run" and result.decision is not None and result.decision.replicas > 3
     assert target.applied == [] and warm.calls == []
-    assert lp.deps.state_store.load() is None  # type: ignore[attr-defined]
+    assert lp.deps.state_store.load() is None
 
 
 def test_follower_does_not_touch_the_target() -> None:
@@ -305,17 +309,16 @@ def _with_warmup(monkeypatch: pytest.MonkeyPatch, seen: list[ControllerState]) -
     monkeypatch.setattr(loop_mod, "decide", fake_decide)
 
 
-@pytest.mark.parametrize("ok", [True, False], ids=["delivered", "failed"])
-def test_warmups_issued_once_and_survive_restart(monkeypatch: pytest.MonkeyPatch, ok: bool) -> None:
+def test_warmups_issued_once_and_survive_restart(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[ControllerState] = []
     _with_warmup(monkeypatch, seen)
     store = MemoryStateStore()
     cfg = config(warmup=WarmupConfig(enabled=True, url="http://127.0.0.1:9/warm"))
-    warm = FakeWarmup(ok=ok)
+    warm = FakeWarmup(ok=True)
     lp, _, _ = make(cfg=cfg, warmup=warm, state_store=store)
     result = lp.tick(NOW)
-    assert result.warmups[0] == ("warmup-abc", ok)
-    assert metric(lp, "recharge_autoscaler_warmups_total", result="ok" if ok else "failed") == 1
+    assert result.warmups[0] == ("warmup-abc", True)
+    assert metric(lp, "recharge_autoscaler_warmups_total", result="ok") == 1
     lp.tick(NOW + pd.Timedelta(seconds=30))
     # a restarted controller loads the persisted state and does not repeat any call
     lp2, _, _ = make(cfg=cfg, warmup=warm, state_store=store)
@@ -358,3 +361,334 @@ def test_clamped_floor_is_reported_once() -> None:
     lp.tick(NOW + pd.Timedelta(seconds=30))
     clamps = [m for r, m, w in events.emitted if r == "FloorClamped" and w]
     assert len(clamps) == 1 and "accepts at most 5" in clamps[0]
+
+
+def test_failed_warmup_is_retried_next_tick_until_delivered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warm-up that was not delivered is forgotten, so the next tick (still before the ramp) retries it."""
+    seen: list[ControllerState] = []
+    _with_warmup(monkeypatch, seen)
+    store = MemoryStateStore()
+    cfg = config(warmup=WarmupConfig(enabled=True, url="http://127.0.0.1:9/warm"))
+    warm = FakeWarmup(ok=False)
+    lp, _, _ = make(cfg=cfg, warmup=warm, state_store=store)
+
+    def abc(k: int) -> list[tuple[str, bool]]:
+        return [w for w in lp.tick(NOW + pd.Timedelta(seconds=30 * k)).warmups if w[0] == "warmup-abc"]
+
+    assert abc(0) == [("warmup-abc", False)]
+    assert store.state is not None and not store.state.issued("warmup-abc")  # persisted as not issued
+    assert abc(1) == [("warmup-abc", False)]
+    warm.ok = True
+    assert abc(2) == [("warmup-abc", True)]
+    assert abc(3) == []  # delivered: never again
+    assert [k for k, _, _ in warm.calls].count("warmup-abc") == 3
+    assert metric(lp, "recharge_autoscaler_warmups_total", result="failed") == 2
+    assert store.state is not None and store.state.issued("warmup-abc")
+
+
+class SeqStore(FakeStore):
+    """A store whose forecast changes from tick to tick (peaks[i] at the i-th read)."""
+
+    def __init__(self, peaks: list[float]) -> None:
+        super().__init__(None)
+        self.peaks, self.reads = peaks, 0
+
+    def read(self) -> ForecastArtifact | None:
+        peak = self.peaks[min(self.reads, len(self.peaks) - 1)]
+        self.reads += 1
+        return forecast(peak)
+
+
+class SeqLoad(FakeLoad):
+    def __init__(self, rates: list[float]) -> None:
+        super().__init__(0.0)
+        self.rates, self.reads = rates, 0
+
+    def current(self, now: pd.Timestamp) -> ObservedLoad:
+        rate = self.rates[min(self.reads, len(self.rates) - 1)]
+        self.reads += 1
+        return ObservedLoad(rate, now)
+
+
+@pytest.mark.parametrize(
+    ("mode", "peaks", "rates"),
+    [
+        ("hpa", [950.0] * 6, [300.0] * 6),  # rate-limited climb over several ticks
+        ("hpa", [950.0, 950.0, 950.0, 200.0, 200.0, 200.0, 200.0, 200.0], [300.0] * 8),  # stabilised fall
+        ("scale", [300.0, 1500.0, 1500.0, 400.0, 400.0, 400.0], [100.0, 900.0, 900.0, 100.0, 100.0, 100.0]),
+    ],
+    ids=["climb", "scale-down-stabilised", "scale-mode-up-and-down"],
+)
+def test_dry_run_trajectory_equals_live(
+    mode: Literal["hpa", "scale"], peaks: list[float], rates: list[float]
+) -> None:
+    """Same inputs, same replica sequence: a dry run is a faithful preview of the live controller."""
+    cfg = config(target=TargetConfig(name="recharge", namespace="payments", mode=mode))
+
+    def run(dry_run: bool) -> list[tuple[int, str]]:
+        target = FakeTarget(replicas=3, floor=3 if mode == "hpa" else None)
+        lp, _, _ = make(target=target, cfg=cfg, dry_run=dry_run)
+        lp.deps.store, lp.deps.load = SeqStore(peaks), SeqLoad(rates)
+        out = []
+        for k in range(len(peaks)):
+            result = lp.tick(NOW + pd.Timedelta(seconds=30 * k))
+            assert result.decision is not None
+            out.append((result.decision.replicas, result.decision.reason))
+        assert (target.applied == []) == dry_run
+        return out
+
+    live, dry = run(False), run(True)
+    assert len({r for r, _ in live}) > 1  # the scenario really moves
+    assert dry == live
+
+
+def test_dry_run_writes_no_events_and_keeps_state_in_memory_only() -> None:
+    lp, target, events = make(dry_run=True)
+    for k in range(3):
+        lp.tick(NOW + pd.Timedelta(seconds=30 * k))
+    assert target.applied == [] and events.emitted == []
+    assert lp.deps.state_store.load() is None
+    assert lp.state is not None and len(lp.state.recommendations) == 3
+
+
+def test_scale_up_stabilised_through_the_loop() -> None:
+    """A non-zero scale-up window holds a forecast-driven rise at the lowest recent recommendation."""
+    from controller.config import BehaviorConfig, ScalingPolicy, ScalingRules
+
+    up = ScalingRules(policies=(ScalingPolicy("Percent", 100, 15),), stabilization_window_seconds=120)
+    cfg = config(behavior=BehaviorConfig(scale_up=up))
+    lp, target, _ = make(load=50.0, cfg=cfg)
+    lp.deps.store = SeqStore([300.0, 950.0, 950.0, 950.0, 950.0, 950.0])
+    reasons = []
+    for k in range(6):
+        result = lp.tick(NOW + pd.Timedelta(seconds=30 * k))
+        assert result.decision is not None
+        reasons.append((result.decision.replicas, result.decision.reason))
+    first = reasons[0][0]
+    assert reasons[1] == (first, "ScaleUpStabilized")  # the window still holds the lower recommendation
+    assert all(r == first for r, _ in reasons[:4])  # 0 s, 30 s, 60 s, 90 s: inside the 120 s window
+    assert reasons[-1][0] > first  # the window passed: the rise goes ahead
+    assert target.applied[-1][0] == reasons[-1][0]
+
+
+class UnreadableStateStore(MemoryStateStore):
+    def load(self) -> ControllerState | None:
+        raise StoreError("configmap payments/recharge-autoscaler-state: HTTP 403 forbidden")
+
+
+@pytest.mark.parametrize(
+    ("peak", "rate", "floor", "expect_down"),
+    [(200.0, 100.0, 10, False), (950.0, 300.0, 3, None)],
+    ids=["low-demand-holds-current", "high-demand-still-scales-up"],
+)
+def test_unreadable_state_at_start_never_causes_a_scale_down(
+    peak: float, rate: float, floor: int, expect_down: bool | None
+) -> None:
+    store = UnreadableStateStore()
+    lp, target, _ = make(
+        forecast(peak), load=rate, target=FakeTarget(replicas=floor, floor=floor), state_store=store
+    )
+    result = lp.tick(NOW)
+    assert result.decision is not None
+    assert metric(lp, "recharge_autoscaler_errors_total", kind="state") == 1
+    ok, why = lp.deps.health.ready()
+    assert ok and why.startswith("degraded: state:") and "403" in why  # says so
+    if expect_down is None:  # a lost history never delays a scale-up
+        assert result.decision.replicas > floor and target.applied
+        return
+    assert result.decision.replicas == floor and result.decision.reason == "ScaleDownStabilized"
+    assert store.state is not None  # saved: the next start has a history again
+    # the held count lasts one scale-down stabilisation window (300 s), then the scale-down goes ahead
+    replicas = [lp.tick(NOW + pd.Timedelta(seconds=30 * k)).decision.replicas for k in range(1, 12)]  # type: ignore[union-attr]
+    assert replicas[:9] == [floor] * 9
+    assert replicas[-1] < floor
+
+
+class FakePrometheus:
+    """Answers like Prometheus: the query's value, and for ``timestamp(query)`` the sample time.
+
+    ``pairs`` makes ``instant`` return ``(value, evaluation time)`` as the HTTP API's ``[ts, value]`` does;
+    ``stamp=None`` rejects the ``timestamp()`` query (as for a scalar query).
+    """
+
+    def __init__(self, value: float, stamp: float | None, *, pairs: bool = False) -> None:
+        self.value, self.stamp, self.pairs = value, stamp, pairs
+        self.asked: list[tuple[str, pd.Timestamp]] = []
+
+    def instant(self, query: str, at: pd.Timestamp) -> Any:
+        self.asked.append((query, at))
+        if query.startswith("timestamp("):
+            if self.stamp is None:
+                raise SourceError("bad_data: expected type instant vector in call to function timestamp")
+            result = self.stamp
+        else:
+            result = self.value
+        return (result, at.timestamp()) if self.pairs else result
+
+
+@pytest.mark.parametrize(
+    ("age", "stale"),
+    [(pd.Timedelta("20s"), False), (pd.Timedelta("10min"), True)],
+    ids=["fresh-sample", "stale-sample"],
+)
+def test_prometheus_load_uses_the_sample_timestamp(age: pd.Timedelta, stale: bool) -> None:
+    """loadMaxAge must apply to Prometheus: the sample's own time, not the query (evaluation) time."""
+    prom = FakePrometheus(250.0, (NOW - age).timestamp())
+    observed = loop_mod.PrometheusLoad(prom, "job:recharge_requests:rate1m").current(NOW)
+    assert observed.sampled_at == NOW - age and observed.sampled_at.tzinfo is not None
+    assert observed.rate == 250.0
+    assert prom.asked == [
+        ("job:recharge_requests:rate1m", NOW),
+        ("timestamp(job:recharge_requests:rate1m)", NOW),
+    ]
+    lp, _, _ = make(target=FakeTarget(replicas=10, floor=10), store=forecast(200))
+    lp.deps.load = loop_mod.PrometheusLoad(prom, "job:recharge_requests:rate1m")
+    result = lp.tick(NOW)
+    assert result.decision is not None
+    steps = {s.reason for s in result.decision.steps}
+    assert ("ObservedLoadStale" in steps) == stale
+    if stale:
+        assert result.decision.replicas == 10  # a stale sample is blind: no scale-down
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (FakePrometheus(120.0, NOW.timestamp() - 90), NOW - pd.Timedelta("90s")),
+        (FakePrometheus(120.0, NOW.timestamp() - 90, pairs=True), NOW - pd.Timedelta("90s")),
+        (FakePrometheus(120.0, None), NOW),
+        (FakePrometheus(120.0, None, pairs=True), NOW),
+    ],
+    ids=["float-api", "pair-api", "no-timestamp-falls-back", "pair-api-no-timestamp"],
+)
+def test_prometheus_load_accepts_both_instant_apis(source: FakePrometheus, expected: pd.Timestamp) -> None:
+    observed = loop_mod.PrometheusLoad(source, "q").current(NOW)
+    assert observed.rate == 120.0 and observed.sampled_at == expected
+
+
+@pytest.mark.slow
+@pytest.mark.prometheus
+@pytest.mark.parametrize(
+    ("template", "sample_time"),
+    [("{m}", True), ("sum({m})", False), ("scalar({m})", False)],
+    ids=["selector-has-its-sample-time", "aggregation-has-evaluation-time", "scalar-falls-back"],
+)
+def test_prometheus_load_age_with_a_real_prometheus(
+    prom: PromServer, template: str, sample_time: bool
+) -> None:
+    """Against a real Prometheus: ``[ts, value]`` is the evaluation time; ``timestamp()`` the sample's."""
+    from forecaster.prometheus import PrometheusConfig, PrometheusSource
+
+    sample_at = prom.trace.index[5]
+    asked_at = sample_at + pd.Timedelta("50s")  # inside the server's 1-minute lookback delta
+    source = PrometheusSource(PrometheusConfig(url=prom.url))
+    observed = loop_mod.PrometheusLoad(source, template.format(m=prom.metric)).current(asked_at)
+    assert observed.rate == pytest.approx(prom.trace.iloc[5])
+    assert observed.sampled_at == (sample_at if sample_time else asked_at)
+    if sample_time:  # with loadMaxAge 40 s the 50 s old sample is stale: no scale-down on it
+        cfg = config(load_max_age=Duration(40))
+        from controller.decision import decide
+
+        decision = decide(None, observed, ControllerState(replicas=10), cfg, asked_at)
+        assert "ObservedLoadStale" in {s.reason for s in decision.steps} and decision.replicas >= 10
+
+
+def test_prometheus_load_value_failure_is_not_retried_as_timestamp() -> None:
+    class Down(FakePrometheus):
+        def instant(self, query: str, at: pd.Timestamp) -> Any:
+            self.asked.append((query, at))
+            raise SourceError("prometheus: timed out")
+
+    down = Down(0.0, None)
+    with pytest.raises(SourceError):
+        loop_mod.PrometheusLoad(down, "q").current(NOW)
+    assert len(down.asked) == 1  # a down Prometheus costs one query's attempts, not two
+
+
+@pytest.mark.parametrize(
+    ("cap", "decided", "warning", "words"),
+    [
+        (5, None, True, ["accepts at most 5", "maxReplicas"]),
+        (None, 0, False, ["cannot be below 1", "floor is 1"]),
+    ],
+    ids=["capped-by-hpa-max", "raised-to-hpa-minimum-1"],
+)
+def test_floor_clamped_message_says_what_happened(
+    cap: int | None, decided: int | None, warning: bool, words: list[str]
+) -> None:
+    class ClampingTarget(FakeTarget):
+        """Clamps like an HPA floor: at least 1, at most ``cap``."""
+
+        last_applied: int | None = None
+
+        def apply(self, replicas: int, annotation: str) -> None:
+            written = max(1, replicas if cap is None else min(replicas, cap))
+            super().apply(written, annotation)
+            self.last_applied = written
+
+    cfg = config(min_replicas=0) if decided == 0 else config()
+    store = forecast(0.0) if decided == 0 else forecast(950)
+    lp, _, events = make(
+        store, load=0.0 if decided == 0 else 300.0, target=ClampingTarget(replicas=1, floor=1), cfg=cfg
+    )
+    for k in range(12):  # let a scale-down reach 0 after the stabilisation window
+        lp.tick(NOW + pd.Timedelta(seconds=30 * k))
+    clamps = [(m, w) for r, m, w in events.emitted if r == "FloorClamped"]
+    assert len(clamps) == 1, events.emitted
+    message, was_warning = clamps[0]
+    assert was_warning == warning
+    for word in words:
+        assert word in message
+    if decided == 0:
+        assert "maxReplicas" not in message
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [("store", 200), ("metrics", 200), ("state", 200), ("unavailable", 503), ("forbidden", 503)],
+    ids=["store-degraded", "metrics-degraded", "state-degraded", "api-unavailable", "api-forbidden"],
+)
+def test_readyz_matches_the_module_docstring(fault: str, code: int) -> None:
+    """Store, metrics and state faults leave the controller acting (200 degraded); API faults are 503."""
+    import requests
+
+    import controller.health as health_mod
+    from controller.health import HealthServer
+
+    state, metrics = HealthState(), ControllerMetrics()
+    store: object = forecast(950)
+    load: object = 300.0
+    target = FakeTarget()
+
+    class BrokenSave(MemoryStateStore):
+        def save(self, s: object) -> None:
+            raise StoreError("configmap payments/recharge-autoscaler-state: HTTP 409 conflict")
+
+    state_store = BrokenSave() if fault == "state" else MemoryStateStore()
+    if fault == "store":
+        store = StoreError("configmap payments/f: HTTP 500")
+    elif fault == "metrics":
+        load = SourceError("prometheus: timed out")
+    elif fault != "state":
+        target.status_error = (KubeUnavailable if fault == "unavailable" else KubeForbidden)(f"{fault}!")
+    deps = LoopDeps(
+        store=FakeStore(store),  # type: ignore[arg-type]
+        load=FakeLoad(load),  # type: ignore[arg-type]
+        target=target,
+        events=LogEventSink(),
+        state_store=state_store,
+        metrics=metrics,
+        health=state,
+    )
+    ControlLoop(config(), deps).tick(NOW)
+    server = HealthServer(state, metrics, host="127.0.0.1", health_port=0, metrics_port=0).start()
+    try:
+        resp = requests.get(f"http://127.0.0.1:{server.ports[0]}/readyz", timeout=5)
+    finally:
+        server.stop()
+    assert resp.status_code == code
+    assert resp.text.startswith("degraded: " if code == 200 else "")
+    doc = " ".join((health_mod.__doc__ or "").split())
+    assert (
+        "degraded: <kind>: <fault>" in doc and "503 with the reason when the last tick could not act" in doc
+    )

@@ -201,7 +201,9 @@ def test_long_running_serves_probes_and_releases_lease_on_sigterm(
             ):
                 break
             time.sleep(0.2)
-        assert ready is not None and ready.status_code == 200, proc.stderr.read() if proc.poll() else ""
+        assert ready is not None and ready.status_code == 200, (
+            proc.stderr.read() if proc.poll() and proc.stderr is not None else ""
+        )
         assert requests.get(f"http://127.0.0.1:{health_port}/healthz", timeout=1).status_code == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
@@ -213,3 +215,110 @@ def test_long_running_serves_probes_and_releases_lease_on_sigterm(
     assert lease is not None and not lease["spec"].get("holderIdentity")
     hpa = kube_seeded.hpa(NAMESPACE, TARGET)
     assert hpa is not None and hpa["spec"]["minReplicas"] > 2
+
+
+# --- live load query bounded by the tick; forecast ConfigMap namespace ------------------------------------
+
+
+def _prom_cfg(interval: str, **prom: Any) -> tuple[Any, dict[str, Any]]:
+    from controller.config import ControllerConfig, LoadConfig, TargetConfig
+    from forecaster.configbase import Duration
+    from forecaster.durations import parse_duration
+
+    cfg = ControllerConfig(
+        capacity_per_replica=100.0,
+        target=TargetConfig(name=TARGET, namespace=NAMESPACE, mode="hpa"),
+        load=LoadConfig(kind="prometheus", query="sum(rate(http_requests_total[1m]))"),
+        interval=Duration(parse_duration(interval, what="interval").total_seconds()),
+    )
+    return cfg, {"source": {"prometheus": {"query": "up", **prom}}}
+
+
+@pytest.mark.parametrize(
+    ("interval", "prom"),
+    [
+        ("30s", {}),  # defaults: 30 s timeout, 3 retries, 1 s back-off
+        (
+            "30s",
+            {"timeout": "2m", "connectTimeout": "1m", "retries": 10, "backoff": "20s", "maxBackoff": "1m"},
+        ),
+        ("9s", {"timeout": "1s", "retries": 0}),
+        ("5m", {}),
+    ],
+    ids=["defaults", "generous-history-settings", "already-tight", "long-interval"],
+)
+def test_live_load_connection_is_bounded_inside_the_tick(interval: str, prom: dict[str, Any]) -> None:
+    from controller.runcli import build_load
+    from forecaster.configbase import build
+    from forecaster.prometheus import PrometheusConfig
+
+    cfg, raw = _prom_cfg(interval, url="http://127.0.0.1:9", **prom)
+    source = build_load(cfg, raw, Path("."))
+    pc = source.source.cfg  # type: ignore[attr-defined]
+    tick = float(cfg.interval)
+    assert pc.retries <= 1
+    assert pc.connect_timeout + pc.timeout <= tick / 3 + 1e-9
+    # a tick makes up to two instant queries (value and timestamp()), each with its retry
+    worst = 2 * ((pc.retries + 1) * (pc.connect_timeout + pc.timeout) + pc.retries * pc.max_backoff)
+    assert worst < tick
+    configured = build(PrometheusConfig, raw["source"]["prometheus"], "source.prometheus")
+    assert pc.timeout <= configured.timeout and pc.connect_timeout <= configured.connect_timeout
+    assert pc.retries <= configured.retries and pc.url == configured.url  # only ever tighter
+
+
+def test_hung_prometheus_yields_missing_load_within_the_tick() -> None:
+    """A Prometheus that accepts connections but never answers: the live query gives up inside the tick."""
+    from controller.runcli import build_load
+    from forecaster.errors import SourceError
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        cfg, raw = _prom_cfg("3s", url=f"http://127.0.0.1:{port}")
+        load = build_load(cfg, raw, Path("."))
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="timed out"):
+            load.current(pd.Timestamp.now(tz="UTC"))
+        assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize(
+    ("sa_namespace", "store_ns", "expected"),
+    [
+        ("autoscaling", None, "autoscaling"),  # in a pod: the pod's namespace, as the forecast job does
+        (None, None, "default"),  # outside a pod: "default", as the job and the field's docs say
+        ("autoscaling", "forecasts", "forecasts"),  # explicit namespace always wins
+    ],
+    ids=["pod-namespace", "no-pod-falls-back-to-default", "explicit"],
+)
+def test_forecast_configmap_namespace_default_matches_the_job(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sa_namespace: str | None,
+    store_ns: str | None,
+    expected: str,
+) -> None:
+    from kubernetes import client
+
+    from controller import runcli
+    from controller.config import load_controller_config
+
+    sa_file = tmp_path / "namespace"
+    if sa_namespace is not None:
+        sa_file.write_text(sa_namespace + "\n")
+    monkeypatch.setattr(runcli, "SERVICE_ACCOUNT_NAMESPACE", str(sa_file))
+    ns_line = f", namespace: {store_ns}" if store_ns else ""
+    (tmp_path / "config.yaml").write_text(f"""
+store:
+  kind: configmap
+  configmap: {{name: recharge-autoscaler-forecast{ns_line}}}
+controller:
+  capacityPerReplica: 100
+  target: {{name: {TARGET}, namespace: {NAMESPACE}, mode: hpa}}
+  load: {{kind: file, path: load.csv}}
+""")
+    path = str(tmp_path / "config.yaml")
+    cfg = load_controller_config(path)
+    loop = runcli.build_loop(argparse.Namespace(config=path, dry_run=False), cfg, client.ApiClient())
+    assert loop.deps.store.describe().startswith(f"configmap {expected}/recharge-autoscaler-forecast ")

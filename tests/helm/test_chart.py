@@ -197,7 +197,6 @@ RBAC_CASES: dict[str, set[Grant]] = {
         NAMESPACE,
         "apps/deployments get recharge-api",
         "autoscaling/horizontalpodautoscalers get recharge-api",
-        *LEASES,
         f"core/configmaps get {FORECAST_CM}",
     )
     | expect(JOB, NAMESPACE, *JOB_STORE),
@@ -418,9 +417,90 @@ def test_network_policy_keeps_helm_test_working() -> None:
             }
         }
     } in ingress_peers
-    assert {p["port"] for p in policy["ingress"][0]["ports"]} == {"http-metrics", "http-health"}
+    # the in-process forecast job's metrics port is scraped by the ServiceMonitor, so it is admitted too
+    assert {p["port"] for p in policy["ingress"][0]["ports"]} == {
+        "http-metrics",
+        "http-health",
+        "http-job-metric",
+    }
     dns = policy["egress"][0]["ports"]
     assert {(p["port"], p["protocol"]) for p in dns} == {(53, "UDP"), (53, "TCP")}
+
+
+def _container_ports(manifests: list[Manifest]) -> dict[str, int]:
+    pod = one(manifests, "Deployment")["spec"]["template"]["spec"]
+    return {p["name"]: p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [(), ("forecastJob.mode=cronjob",), ("metrics.enabled=false",)],
+    ids=["in-process", "cronjob", "job-metrics-off"],
+)
+def test_network_policy_admits_every_port_the_service_monitor_scrapes(sets: tuple[str, ...]) -> None:
+    manifests = render(ci("direct-scale"), sets=sets)
+    scraped = {e["port"] for e in one(manifests, "ServiceMonitor")["spec"]["endpoints"]}
+    service = one(manifests, "Service")
+    target_ports = {p["name"]: p["targetPort"] for p in service["spec"]["ports"]}
+    admitted = {p["port"] for p in one(manifests, "NetworkPolicy")["spec"]["ingress"][0]["ports"]}
+    assert scraped and {target_ports[s] for s in scraped} <= admitted
+    assert admitted <= set(_container_ports(manifests))  # named ports that exist on the pod
+    assert ("http-job-metric" in admitted) == (sets == ())
+
+
+def _egress_admits(policy: dict[str, Any], port: int, peer: dict[str, Any] | None = None) -> bool:
+    """True when some egress rule lets TCP ``port`` out (to ``peer``, or to anywhere when peer is None)."""
+    for rule in policy["spec"].get("egress", []):
+        ports = rule.get("ports")
+        if ports is not None and not any(
+            p["port"] == port and p.get("protocol", "TCP") == "TCP" for p in ports
+        ):
+            continue
+        peers = rule.get("to")
+        if peers is None or (peer is not None and peer in peers):
+            return True
+    return False
+
+
+PAYMENTS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments"}}}
+
+
+@pytest.mark.parametrize(
+    ("sets", "port", "peer"),
+    [
+        ((), 8080, None),
+        (("controller.warmup.url=https://recharge-api.payments.svc/internal/warmup",), 443, None),
+        (("controller.warmup.url=http://recharge-api.payments.svc/internal/warmup",), 80, None),
+        (("controller.warmup.url=http://[fd00::1]:8443/warm",), 8443, None),
+        (
+            (
+                "networkPolicy.warmupEgressTo[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=payments",
+            ),
+            8080,
+            PAYMENTS,
+        ),
+    ],
+    ids=["explicit-port", "https-default-port", "http-default-port", "ipv6-literal", "restricted-to-peers"],
+)
+def test_network_policy_egress_admits_the_configured_warmup_endpoint(
+    sets: tuple[str, ...], port: int, peer: dict[str, Any] | None
+) -> None:
+    manifests = render(ci("direct-scale"), sets=sets)
+    assert product_config(manifests)["controller"]["warmup"]["enabled"] is True
+    policy = one(manifests, "NetworkPolicy")
+    assert _egress_admits(policy, port, peer)
+    if peer is not None:
+        assert not _egress_admits(policy, port)  # only to the listed peers, not anywhere
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [("controller.warmup.enabled=false",), ("controller.dryRun=true",)],
+    ids=["warmup-off", "dry-run"],
+)
+def test_network_policy_opens_no_warmup_port_when_no_warmup_is_sent(sets: tuple[str, ...]) -> None:
+    policy = one(render(ci("direct-scale"), sets=sets), "NetworkPolicy")
+    assert not _egress_admits(policy, 8080)
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)

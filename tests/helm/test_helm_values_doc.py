@@ -8,6 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.helm.chartlib import CHART
@@ -54,3 +55,30 @@ def test_documented_keys_exist_in_values() -> None:
     module = _doc_module()
     for key, _ in module.documented_keys(text):
         module.lookup(values, key)  # KeyError names a comment attached to the wrong key
+
+
+def _description(key: str) -> str:
+    text = (CHART / "values.yaml").read_text()
+    return " ".join(dict(_doc_module().documented_keys(text))[key].split())
+
+
+@pytest.mark.parametrize(
+    ("key", "must", "must_not"),
+    [
+        # controller/behavior.py: tolerance only damps scale-downs; scale-ups always go ahead
+        ("controller.tolerance", ["scale-down", "Scale-ups always go ahead"], ["Ignore changes"]),
+        # controller/runcli.py + loop.py: a dry run logs instead of writing Events, and takes no Lease
+        ("controller.dryRun", ["never change the target, write Events, take the Lease"], ["(events,"]),
+        ("networkPolicy.warmupEgressTo", ["controller.warmup.url"], []),
+    ],
+    ids=["tolerance", "dry-run", "warmup-egress"],
+)
+def test_value_descriptions_say_what_the_code_does(key: str, must: list[str], must_not: list[str]) -> None:
+    desc = _description(key)
+    for phrase in must:
+        assert phrase in desc, (key, phrase, desc)
+    for phrase in must_not:
+        assert phrase not in desc, (key, phrase, desc)
+    page = (REPO_ROOT / "docs" / "helm-values.md").read_text()
+    row = next(line for line in page.splitlines() if line.startswith(f"| `{key}` |"))
+    assert all(phrase in row for phrase in must)

@@ -13,7 +13,8 @@ forecaster/configmap_store.py), and therefore what it gets:
               unless dryRun, events: create, patch (repeats bump count; names are generated, so no
               resourceNames) and its state ConfigMap <leaseName>-state: get, update (+ create)
               (a dry run logs its events and keeps its state in memory)
-              Lease: get, update (+ create) when leader election is enabled
+              Lease: get, update (+ create) when leader election is enabled, unless dryRun (a dry run
+              never acts, so it takes no lease)
               forecast ConfigMap: get
   job         forecast ConfigMap: get, update (+ create)
 In forecastJob.mode=inProcess both run under the controller's ServiceAccount, which then gets both sets.
@@ -46,7 +47,7 @@ In forecastJob.mode=inProcess both run under the controller's ServiceAccount, wh
 {{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "verbs" (list "create")) }}
 {{- end }}
 {{- $_ := set $rules $targetNs $list }}
-{{- if $v.controller.leaderElection.enabled }}
+{{- if and $v.controller.leaderElection.enabled $writes }}
 {{- $lease := include "recharge-autoscaler.leaseName" $root }}
 {{- $list = get $rules $leaseNs | default list }}
 {{- $list = append $list (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "resourceNames" (list $lease) "verbs" (list "get" "update")) }}
