@@ -1,0 +1,438 @@
+"""From a clean history to a calibrated forecast: backtest the models, pick or blend, calibrate, add peaks.
+
+Who calls it: the ``forecast``/``backtest`` subcommands, the scheduled forecast job and the benchmark.
+
+Steps: resample to the output interval; backtest the candidate models with rolling origins at the forecast
+origin's time of day; rank by WAPE and keep the best single model or a blend of the best few (whichever
+backtests better); refit on the whole history; replace the band by one calibrated on the backtest residuals;
+derive ``peak_upper`` from the within-interval burstiness when the history is finer than the output. A model
+that raises or returns non-finite values is dropped with a quality note and the next one takes over: a
+forecast is always produced unless no model at all can run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecaster.artifact import Event, ForecastArtifact, Interval, QualityNote
+from forecaster.backtest import (
+    Calibration,
+    calibrate,
+    check_forecast,
+    cross_coverage,
+    cutoffs,
+    rolling_origin,
+    scores,
+)
+from forecaster.cleaning import CleanSeries, resample
+from forecaster.durations import format_duration
+from forecaster.errors import OperationalError, UserError
+from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
+from forecaster.models.base import FitContext
+
+SHORT_HISTORY = pd.Timedelta(days=14)
+PEAK_WINDOW = pd.Timedelta(days=28)
+DEFAULT_FOLDS = 14
+MIN_FOLDS = 3
+SCORE_COLUMNS = ["wape", "mape", "bias", "coverage", "seconds", "folds"]
+
+
+class ModelError(OperationalError):
+    """No model could produce a finite forecast for this history."""
+
+
+@dataclass(frozen=True)
+class ForecastResult:
+    """A forecast with everything needed to trust (or distrust) it."""
+
+    frame: pd.DataFrame  # ds, yhat, yhat_lower, yhat_upper, peak_upper
+    model: str
+    scores: pd.DataFrame  # index: model alias; columns SCORE_COLUMNS
+    backtest: dict[str, float] | None
+    notes: tuple[QualityNote, ...]
+    events: pd.DataFrame
+    freq: pd.Timedelta
+    band_level: float
+    members: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class _Candidate:
+    alias: str
+    folds: pd.DataFrame
+    seconds: float
+    weight: float = 1.0
+
+
+def check_model(model: str) -> None:
+    """UserError unless ``model`` is ``auto`` or a registered alias."""
+    if model != "auto" and model not in MODELS:
+        raise UserError(f"--model: unknown model {model!r}; available: auto, {', '.join(available_models())}")
+
+
+def run_forecast(
+    series: CleanSeries,
+    horizon: pd.Timedelta,
+    *,
+    freq: pd.Timedelta | None = None,
+    model: str = "auto",
+    calendar: object | None = None,
+    band_level: float = 0.9,
+    folds: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    candidates: Sequence[str] | None = None,
+) -> ForecastResult:
+    """Forecast the intervals right after the history's last timestamp (see module docstring).
+
+    ``candidates`` replaces the models ``auto`` backtests (default :data:`AUTO_CANDIDATES`).
+    """
+    check_model(model)
+    for alias in candidates or ():
+        if alias not in MODELS:
+            raise UserError(
+                f"--candidates: unknown model {alias!r}; available: {', '.join(available_models())}"
+            )
+    if not 0.5 <= band_level < 1.0:
+        raise UserError(f"--band-level: must be in [0.5, 1), got {band_level}")
+    out_freq = pd.Timedelta(freq) if freq is not None else series.freq
+    if pd.Timedelta(horizon) < out_freq:
+        raise UserError(
+            f"--horizon {format_duration(horizon)} is shorter than one interval ({format_duration(out_freq)})"
+        )
+    native = series
+    series = resample(series, out_freq, "mean") if out_freq != series.freq else series
+    notes: list[QualityNote] = list(series.notes)
+    history = series.frame()
+    observed = np.isfinite(history["y"].to_numpy(dtype=float))
+    if observed.sum() < 2:
+        raise UserError(
+            f"history has {int(observed.sum())} usable interval(s) at {format_duration(out_freq)}; "
+            "need at least two (use a longer history or a finer --freq)"
+        )
+    steps = math.ceil(pd.Timedelta(horizon) / out_freq)
+    last = history["ds"].iloc[-1]
+    hist_end = last + out_freq
+    events = _events(calendar, history["ds"].iloc[0], hist_end + steps * out_freq)
+    ctx = FitContext(freq=out_freq, timezone=series.timezone, events=events, band_level=band_level)
+
+    names = list(dict.fromkeys(candidates or AUTO_CANDIDATES)) if model == "auto" else [model]
+    n_folds = DEFAULT_FOLDS if folds is None else max(int(folds), 0)
+    cuts = cutoffs(history["ds"], out_freq, steps, n_folds)
+    tested, failed = _backtest_all(history, ctx, steps, cuts, names, progress)
+    for alias, err in failed:
+        notes.append(
+            QualityNote("model_failed", "warning", f"model {alias} failed in backtest and was skipped: {err}")
+        )
+
+    ranked = sorted(tested, key=lambda c: (_wape(c), names.index(c.alias)))
+    members = _choose(ranked) if model == "auto" else ranked[:1]
+    frame, members, fit_notes = _final_fit(history, ctx, steps, members, ranked, model)
+    notes.extend(fit_notes)
+
+    if any(len(m.folds) == 0 for m in members) and cuts:
+        # A fallback model that was not among the candidates: backtest it now so its band is calibrated too.
+        extra, _ = _backtest_all(history, ctx, steps, cuts, [m.alias for m in members], None)
+        members = extra or members
+    chosen_folds = _blend_folds(members) if members and all(len(m.folds) for m in members) else None
+    span = history["ds"].iloc[-1] - history["ds"].iloc[0] + out_freq
+    widen = 1.0
+    if span < SHORT_HISTORY:
+        widen *= 1.25
+        notes.append(
+            QualityNote(
+                "short_history_band",
+                "warning",
+                f"history covers only {format_duration(span)} (< 14d): band widened by 25%",
+            )
+        )
+    used = 0 if chosen_folds is None else int(chosen_folds["cutoff"].nunique())
+    if used < MIN_FOLDS:
+        widen *= 1.5
+        notes.append(
+            QualityNote(
+                "few_folds",
+                "warning",
+                f"only {used} backtest fold(s) (< {MIN_FOLDS}): band calibration is rough and "
+                "was widened by 50%",
+            )
+        )
+    backtest = None
+    if chosen_folds is not None and len(chosen_folds):
+        cal = calibrate(chosen_folds, band_level, widen=widen)
+        frame = cal.apply(frame)
+        backtest = scores(chosen_folds) | {"coverage": cross_coverage(chosen_folds, band_level, widen=widen)}
+    else:
+        frame = Calibration(-0.3, 0.3, band_level, 0, widen).apply(frame)
+    name = (
+        members[0].alias
+        if len(members) == 1
+        else "ensemble(" + "+".join(sorted(m.alias for m in members)) + ")"
+    )
+
+    ratio = peak_ratio(native, series, pd.DatetimeIndex(frame["ds"]))
+    frame["peak_upper"] = np.maximum(
+        frame["yhat_upper"].to_numpy(dtype=float) * ratio, frame["yhat_upper"].to_numpy(dtype=float)
+    )
+    table = _score_table(tested, band_level, widen)
+    horizon_events = _in_window(events, hist_end, hist_end + steps * out_freq)
+    return ForecastResult(
+        frame=frame.reset_index(drop=True),
+        model=name,
+        scores=table,
+        backtest=backtest,
+        notes=tuple(notes),
+        events=horizon_events,
+        freq=out_freq,
+        band_level=band_level,
+        members=tuple(m.alias for m in members),
+    )
+
+
+def _events(calendar: object | None, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    if calendar is None:
+        return pd.DataFrame(columns=["name", "kind", "start", "end", "uplift"])
+    return calendar.events(start, end)  # type: ignore[attr-defined]
+
+
+def _in_window(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    if len(events) == 0:
+        return events.reset_index(drop=True)
+    keep = (pd.DatetimeIndex(events["start"]) < end) & (pd.DatetimeIndex(events["end"]) > start)
+    return events[np.asarray(keep)].reset_index(drop=True)
+
+
+def _wape(c: _Candidate) -> float:
+    if len(c.folds) == 0:
+        return math.inf
+    w = scores(c.folds)["wape"]
+    return w if math.isfinite(w) else math.inf
+
+
+def _backtest_all(
+    history: pd.DataFrame,
+    ctx: FitContext,
+    steps: int,
+    cuts: list[pd.Timestamp],
+    names: list[str],
+    progress: Callable[[str], None] | None,
+) -> tuple[list[_Candidate], list[tuple[str, str]]]:
+    ok: list[_Candidate] = []
+    failed: list[tuple[str, str]] = []
+    total = max(len(names) * len(cuts), 1)
+    done = 0
+    for alias in names:
+        t0 = time.perf_counter()
+        parts = []
+        try:
+            for cut in cuts:
+                parts.append(rolling_origin(history, MODELS[alias], ctx, steps, [cut]))
+                done += 1
+                if progress is not None:
+                    progress(f"{done}/{total} {alias}")
+        except Exception as exc:
+            failed.append((alias, f"{type(exc).__name__}: {exc}"))
+            done += len(cuts) - len(parts)
+            continue
+        folds = (
+            pd.concat(parts, ignore_index=True)
+            if parts
+            else pd.DataFrame(columns=["cutoff", "step", "ds", "y", "yhat", "yhat_lower", "yhat_upper"])
+        )
+        ok.append(_Candidate(alias, folds, time.perf_counter() - t0))
+    return ok, failed
+
+
+def _blend_folds(members: list[_Candidate]) -> pd.DataFrame:
+    """Fold frame of the weighted mean of the members' fold forecasts."""
+    base = members[0].folds[["cutoff", "step", "ds", "y"]].copy()
+    total = sum(m.weight for m in members)
+    for col in ("yhat", "yhat_lower", "yhat_upper"):
+        base[col] = sum(m.weight * m.folds[col].to_numpy(dtype=float) for m in members) / total
+    return base
+
+
+def _choose(ranked: list[_Candidate]) -> list[_Candidate]:
+    """Best single model, or the equal-weight mean of 2-3 of the best four if that backtests better.
+
+    Blending forecasts with different errors cancels part of them; a blend must beat the best single model by
+    0.5% (relative) to be preferred, so ties go to the simpler forecast.
+    """
+    usable = [c for c in ranked if math.isfinite(_wape(c)) and len(c.folds) == len(ranked[0].folds)]
+    if not usable:
+        return ranked[:1]
+    best, best_w = usable[:1], _wape(usable[0])
+    pool = usable[:4]
+    for k in (2, 3):
+        for combo in itertools.combinations(pool, k):
+            w = scores(_blend_folds(list(combo)))["wape"]
+            if w < best_w * 0.995:
+                best, best_w = list(combo), w
+    return best
+
+
+def _final_fit(
+    history: pd.DataFrame,
+    ctx: FitContext,
+    steps: int,
+    members: list[_Candidate],
+    ranked: list[_Candidate],
+    model: str,
+) -> tuple[pd.DataFrame, list[_Candidate], list[QualityNote]]:
+    """Fit the chosen members on the whole history; on failure fall back along the ranking, then the chain."""
+    notes: list[QualityNote] = []
+    good: list[tuple[_Candidate, pd.DataFrame]] = []
+    for m in members:
+        fc = _try_fit(history, ctx, steps, m.alias, notes)
+        if fc is not None:
+            good.append((m, fc))
+    if not good:
+        tried = {m.alias for m in members}
+        chain = [c for c in ranked if c.alias not in tried]
+        chain += [
+            _Candidate(a, pd.DataFrame(), 0.0)
+            for a in FALLBACK_CHAIN
+            if a not in tried and a not in {c.alias for c in chain}
+        ]
+        for c in chain:
+            fc = _try_fit(history, ctx, steps, c.alias, notes)
+            if fc is not None:
+                notes.append(
+                    QualityNote(
+                        "fallback",
+                        "warning",
+                        f"using {c.alias} because {model if model != 'auto' else 'the chosen model'} "
+                        "could not produce a forecast",
+                    )
+                )
+                good.append((c, fc))
+                break
+    if not good:
+        raise ModelError("no model could produce a finite forecast for this history; see the quality notes")
+    chosen = [m for m, _ in good]
+    total = sum(m.weight for m in chosen)
+    frame = good[0][1][["ds"]].copy()
+    for col in ("yhat", "yhat_lower", "yhat_upper"):
+        frame[col] = sum(m.weight * f[col].to_numpy(dtype=float) for m, f in good) / total
+    return frame, chosen, notes
+
+
+def _try_fit(
+    history: pd.DataFrame, ctx: FitContext, steps: int, alias: str, notes: list[QualityNote]
+) -> pd.DataFrame | None:
+    try:
+        fc = MODELS[alias]().fit(history, ctx).predict(steps)
+        check_forecast(fc, steps)
+        return fc.reset_index(drop=True)
+    except Exception as exc:
+        notes.append(
+            QualityNote("model_failed", "warning", f"model {alias} failed: {type(exc).__name__}: {exc}")
+        )
+        return None
+
+
+def _score_table(cands: list[_Candidate], level: float, widen: float) -> pd.DataFrame:
+    rows = {}
+    for c in cands:
+        s = scores(c.folds) if len(c.folds) else dict.fromkeys(("wape", "mape", "bias", "folds"), math.nan)
+        cov = cross_coverage(c.folds, level, widen=widen) if len(c.folds) else math.nan
+        rows[c.alias] = {
+            "wape": s["wape"],
+            "mape": s["mape"],
+            "bias": s["bias"],
+            "coverage": cov,
+            "seconds": c.seconds,
+            "folds": s["folds"],
+        }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=SCORE_COLUMNS)
+
+
+def peak_ratio(
+    native: CleanSeries,
+    coarse: CleanSeries,
+    targets: pd.DatetimeIndex,
+    *,
+    quantile: float = 0.9,
+    window: pd.Timedelta = PEAK_WINDOW,
+) -> np.ndarray:
+    """Per target interval, a high quantile of (peak native value / interval mean) at that local time of day.
+
+    1.0 everywhere when the history is no finer than the output. Computed over the last ``window`` of history,
+    by local time of day of the interval start; a time of day with < 3 samples uses the overall quantile.
+    """
+    if native.freq >= coarse.freq or len(coarse.y) == 0:
+        return np.ones(len(targets))
+    y = native.y.dropna()
+    y = y[y.index >= y.index[-1] - window]
+    anchor = coarse.y.index[0]
+    key = anchor + ((y.index - anchor) // coarse.freq) * coarse.freq
+    per_bin = round(coarse.freq / native.freq)
+    g = y.groupby(key)
+    stats = pd.DataFrame({"max": g.max(), "mean": g.mean(), "n": g.count()})
+    stats = stats[(stats["n"] == per_bin) & (stats["mean"] > 0)]
+    if len(stats) == 0:
+        return np.ones(len(targets))
+    ratio = (stats["max"] / stats["mean"]).clip(lower=1.0)
+    tod = _time_of_day(pd.DatetimeIndex(stats.index), native.timezone)
+    overall = float(ratio.quantile(quantile))
+    by_tod = ratio.groupby(tod).agg(["count", lambda r: r.quantile(quantile)])
+    by_tod.columns = ["count", "q"]
+    table = by_tod["q"].where(by_tod["count"] >= 3, overall)
+    want = _time_of_day(targets, native.timezone)
+    return np.asarray(pd.Series(want).map(table).fillna(overall).to_numpy(dtype=float))
+
+
+def _time_of_day(idx: pd.DatetimeIndex, timezone: str) -> np.ndarray:
+    local = idx.tz_convert(timezone) if idx.tz is not None else idx
+    return np.asarray(local.hour * 3600 + local.minute * 60 + local.second)
+
+
+def to_artifact(
+    result: ForecastResult, *, created_at: pd.Timestamp, source: str, series: CleanSeries
+) -> ForecastArtifact:
+    """The versioned artifact the controller reads (see :mod:`forecaster.artifact`)."""
+    f = result.frame
+    intervals = tuple(
+        Interval(
+            pd.Timestamp(r.ds), float(r.yhat), float(r.yhat_lower), float(r.yhat_upper), float(r.peak_upper)
+        )
+        for r in f.itertuples(index=False)
+    )
+    events = tuple(
+        Event(
+            str(e["name"]),
+            str(e["kind"]),
+            pd.Timestamp(e["start"]),
+            pd.Timestamp(e["end"]),
+            None if e.get("uplift") is None or not np.isfinite(float(e["uplift"])) else float(e["uplift"]),
+        )
+        for _, e in result.events.iterrows()
+    )
+    bt = (
+        None
+        if result.backtest is None
+        else {k: float(v) for k, v in result.backtest.items() if math.isfinite(v)}
+    )
+    y = series.y
+    return ForecastArtifact(
+        created_at=pd.Timestamp(created_at),
+        model=result.model,
+        timezone=series.timezone,
+        interval_seconds=int(result.freq.total_seconds()),
+        band_level=result.band_level,
+        history_start=pd.Timestamp(y.index[0]),
+        history_end=pd.Timestamp(y.index[-1]) + series.freq,
+        history_points=int(np.isfinite(y.to_numpy(dtype=float)).sum()),
+        source=source,
+        horizon_seconds=int(len(f) * result.freq.total_seconds()),
+        intervals=intervals,
+        events=events,
+        quality=result.notes,
+        backtest=bt,
+    )

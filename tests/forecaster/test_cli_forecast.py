@@ -1,0 +1,136 @@
+"""The ``forecast`` and ``backtest`` subcommands: output contract, stdout, --freq, --model, errors, help."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from controller.cli import build_parser, main
+
+CONTRACT = ["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]
+
+
+@pytest.fixture(scope="module")
+def history_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    idx = pd.date_range("2026-02-01", periods=21 * 24, freq="h")
+    y = 300 + 200 * np.sin(2 * np.pi * (idx.hour - 6) / 24) ** 2 + 80 * (idx.day_of_week >= 5)
+    y = y * np.random.default_rng(5).lognormal(0, 0.05, len(idx))
+    path = tmp_path_factory.mktemp("hist") / "history.csv"
+    pd.DataFrame({"timestamp": idx.strftime("%Y-%m-%d %H:%M:%S"), "value": y.round(2)}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "rows", "step"),
+    [
+        ([], 24, "1h"),
+        (["--freq", "2h"], 12, "2h"),
+        (["--model", "snaive", "--horizon", "6h"], 6, "1h"),
+        (["--candidates", "snaive,seasonal_median", "--folds", "3"], 24, "1h"),
+    ],
+    ids=["default", "freq-2h", "model-snaive", "candidates"],
+)
+def test_forecast_writes_contract_rows(
+    history_csv: Path, tmp_path: Path, extra: list[str], rows: int, step: str
+) -> None:
+    out = tmp_path / "out.csv"
+    code = main(
+        [
+            "forecast",
+            "--history",
+            str(history_csv),
+            "--horizon",
+            "24h",
+            "--output",
+            str(out),
+            "--quiet",
+            *extra,
+        ]
+    )
+    assert code == 0
+    f = pd.read_csv(out)
+    assert list(f.columns) == CONTRACT
+    assert len(f) == rows
+    ds = pd.to_datetime(f["ds"])
+    assert ds.iloc[0] == pd.Timestamp("2026-02-22T00:00:00+00:00")  # right after the last history stamp
+    assert (ds.diff().iloc[1:] == pd.Timedelta(step)).all()
+    assert (f["yhat_lower"] <= f["yhat"]).all() and (f["yhat"] <= f["yhat_upper"]).all()
+    assert (f["yhat_upper"] <= f["peak_upper"]).all()
+
+
+def test_forecast_to_stdout_with_summary(history_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["forecast", "--history", str(history_csv), "--horizon", "3h", "--output", "-"]) == 0
+    cap = capsys.readouterr()
+    f = pd.read_csv(io.StringIO(cap.out))
+    assert list(f.columns) == CONTRACT and len(f) == 3
+    assert "model:" in cap.err and "backtest" in cap.err and "coverage" in cap.err
+
+
+def test_unknown_model_is_exit_2_listing_aliases(
+    history_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["forecast", "--history", str(history_csv), "--model", "nope", "--output", "-"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "seasonal_median" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--horizon", "soon"), ("--freq", "-1h"), ("--folds", "-2")],
+    ids=["bad-horizon", "bad-freq", "negative-folds"],
+)
+def test_bad_flags_exit_2(
+    history_csv: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str
+) -> None:
+    assert main(["forecast", "--history", str(history_csv), flag + "=" + value, "--output", "-"]) == 2
+    assert flag in capsys.readouterr().err
+
+
+def test_backtest_json_reports_every_model_and_the_choice(
+    history_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["backtest", "--history", str(history_csv), "--horizon", "24h", "--folds", "4", "--json"]) == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["chosen"]
+    assert {"wape", "mape", "bias", "coverage", "folds", "seconds"} <= set(report["models"]["snaive"])
+    assert report["chosen_scores"]["folds"] == 4
+    assert 0 <= report["chosen_scores"]["wape"] < 0.2
+
+
+def test_backtest_table_without_tty_has_no_progress_bar(
+    history_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", "--history", str(history_csv), "--folds", "2", "--model", "snaive"]) == 0
+    cap = capsys.readouterr()
+    assert "chosen: snaive" in cap.out and "WAPE" in cap.out
+    assert "\r" not in cap.err
+
+
+@pytest.mark.parametrize("command", ["forecast", "backtest"])
+def test_help_explains_flags_with_units(command: str) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    choices = sub.choices
+    assert isinstance(choices, dict)
+    text = choices[command].format_help()
+    for needle in (
+        "--horizon",
+        "30m, 24h, 7d",
+        "--freq",
+        "--model",
+        "--band-level",
+        "--folds",
+        "--history",
+        "--country",
+        "--timezone",
+    ):
+        assert needle in text
