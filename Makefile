@@ -26,7 +26,7 @@ tools: $(STAMP)
 	bash scripts/install-test-tools.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check forecaster controller tests benchmarks
+	$(BIN)/ruff check forecaster controller tests benchmarks scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

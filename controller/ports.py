@@ -1,4 +1,4 @@
-"""Narrow I/O interfaces of the controller. The loop gets implementations wired in by the CLI; tests use fakes.
+"""Narrow I/O interfaces of the controller; the CLI wires in implementations, tests use fakes.
 
 - ``LoadSource``: the live request rate (Prometheus instant query, or a file for replays).
 - ``ScaleTarget``: the Kubernetes object we act on (HPA minReplicas or Deployment scale subresource).

@@ -107,12 +107,23 @@ class ForecastArtifact:
             },
             "horizon_seconds": self.horizon_seconds,
             "intervals": [
-                {"ds": _iso(i.ds), "yhat": i.yhat, "yhat_lower": i.yhat_lower, "yhat_upper": i.yhat_upper,
-                 "peak_upper": i.peak_upper}
+                {
+                    "ds": _iso(i.ds),
+                    "yhat": i.yhat,
+                    "yhat_lower": i.yhat_lower,
+                    "yhat_upper": i.yhat_upper,
+                    "peak_upper": i.peak_upper,
+                }
                 for i in self.intervals
             ],
             "events": [
-                {"name": e.name, "kind": e.kind, "start": _iso(e.start), "end": _iso(e.end), "uplift": e.uplift}
+                {
+                    "name": e.name,
+                    "kind": e.kind,
+                    "start": _iso(e.start),
+                    "end": _iso(e.end),
+                    "uplift": e.uplift,
+                }
                 for e in self.events
             ],
             "quality": [asdict(q) for q in self.quality],
@@ -139,7 +150,8 @@ class ForecastArtifact:
             raise StoreError(f"{where}: schema is {data.get('schema')!r}, expected {SCHEMA_NAME!r}")
         if data.get("version") != SCHEMA_VERSION:
             raise StoreError(
-                f"{where}: schema version {data.get('version')!r} is not supported (this build reads {SCHEMA_VERSION})"
+                f"{where}: schema version {data.get('version')!r} is not supported "
+                f"(this build reads {SCHEMA_VERSION})"
             )
         try:
             hist = data["history"]
@@ -155,17 +167,29 @@ class ForecastArtifact:
                 source=str(hist["source"]),
                 horizon_seconds=int(data["horizon_seconds"]),
                 intervals=tuple(
-                    Interval(_ts(i["ds"]), float(i["yhat"]), float(i["yhat_lower"]), float(i["yhat_upper"]),
-                             float(i["peak_upper"]))
+                    Interval(
+                        _ts(i["ds"]),
+                        float(i["yhat"]),
+                        float(i["yhat_lower"]),
+                        float(i["yhat_upper"]),
+                        float(i["peak_upper"]),
+                    )
                     for i in data["intervals"]
                 ),
                 events=tuple(
-                    Event(str(e["name"]), str(e["kind"]), _ts(e["start"]), _ts(e["end"]),
-                          None if e.get("uplift") is None else float(e["uplift"]))
+                    Event(
+                        str(e["name"]),
+                        str(e["kind"]),
+                        _ts(e["start"]),
+                        _ts(e["end"]),
+                        None if e.get("uplift") is None else float(e["uplift"]),
+                    )
                     for e in data.get("events", [])
                 ),
-                quality=tuple(QualityNote(str(q["code"]), str(q["severity"]), str(q["message"]))
-                              for q in data.get("quality", [])),
+                quality=tuple(
+                    QualityNote(str(q["code"]), str(q["severity"]), str(q["message"]))
+                    for q in data.get("quality", [])
+                ),
                 backtest=data.get("backtest"),
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -189,7 +213,8 @@ def validate(art: ForecastArtifact, *, where: str = "forecast artifact") -> None
             raise StoreError(f"{where}: interval {n} ({_iso(i.ds)}) has a negative value")
         if not (i.yhat_lower <= i.yhat <= i.yhat_upper <= i.peak_upper):
             raise StoreError(
-                f"{where}: interval {n} ({_iso(i.ds)}) must satisfy yhat_lower <= yhat <= yhat_upper <= peak_upper"
+                f"{where}: interval {n} ({_iso(i.ds)}) must satisfy "
+                "yhat_lower <= yhat <= yhat_upper <= peak_upper"
             )
         if prev is not None and i.ds <= prev:
             raise StoreError(f"{where}: intervals are not in ascending order at {n} ({_iso(i.ds)})")

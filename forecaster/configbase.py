@@ -1,4 +1,4 @@
-"""Typed, documented configuration: frozen dataclasses built from YAML mappings with errors that name the field.
+"""Typed, documented configuration: frozen dataclasses built from YAML, with errors that name the field.
 
 Every config section in the product is a frozen dataclass whose fields carry their documentation in
 ``field(metadata=doc("...", unit="s", default_text=...))``. :func:`build` turns a plain mapping (from
@@ -68,7 +68,9 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
                 return _coerce(value, arg, path)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: value {value!r} matches none of the allowed types")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{path}: value {value!r} matches none of the allowed types"
+        )
     if origin is typing.Literal:
         if value not in args:
             allowed = ", ".join(repr(a) for a in args)

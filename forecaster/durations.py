@@ -1,4 +1,4 @@
-"""Parse and format the human durations used on the command line and in config (``90s``, ``30m``, ``24h``, ``7d``).
+"""Parse and format the durations used on the command line and in config (``90s``, ``30m``, ``24h``, ``7d``).
 
 Every duration flag in the product goes through :func:`parse_duration` so that units, errors and limits
 are the same everywhere.
@@ -16,7 +16,9 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
-def parse_duration(text: str | int | float, *, what: str = "duration", allow_zero: bool = False) -> pd.Timedelta:
+def parse_duration(
+    text: str | int | float, *, what: str = "duration", allow_zero: bool = False
+) -> pd.Timedelta:
     """Parse ``'90s'``, ``'30m'``, ``'24h'``, ``'7d'``, ``'1w'`` or combinations like ``'1h30m'``.
 
     A bare number is read as seconds. Raises :class:`UserError` naming ``what`` on bad syntax or a value
@@ -36,7 +38,8 @@ def parse_duration(text: str | int | float, *, what: str = "duration", allow_zer
             parts = _PART.findall(s)
             if not s or "".join(n + u for n, u in parts) != s:
                 raise UserError(
-                    f"{what}: cannot parse {text!r}; use a number with a unit s, m, h, d or w (e.g. 30m, 24h, 7d)"
+                    f"{what}: cannot parse {text!r}; "
+                    "use a number with a unit s, m, h, d or w (e.g. 30m, 24h, 7d)"
                 )
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
         if negative:
@@ -48,7 +51,7 @@ def parse_duration(text: str | int | float, *, what: str = "duration", allow_zer
 
 def format_duration(td: pd.Timedelta) -> str:
     """Format a timedelta the way :func:`parse_duration` reads it (``'1h30m'``, ``'7d'``)."""
-    total = int(round(pd.Timedelta(td).total_seconds()))
+    total = round(pd.Timedelta(td).total_seconds())
     if total == 0:
         return "0s"
     out = []

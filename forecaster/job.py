@@ -142,6 +142,7 @@ def run_once(
         calendar=calendar,
         band_level=fc.band_level,
         folds=fc.folds,
+        candidates=fc.candidates,
         progress=progress,
     )
     artifact = _stage(

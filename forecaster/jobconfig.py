@@ -76,6 +76,13 @@ class ForecastConfig:
             "Model alias (see `recharge-autoscaler forecast --help`), or 'auto' to pick the best by backtest."
         ),
     )
+    candidates: list[str] | None = field(
+        default=None,
+        metadata=doc(
+            "Models that 'auto' backtests and may pick or blend; unset = the fast default set. Add "
+            "'prophet' or 'mstl_ets' to let them compete (each costs 30-100x a seasonal baseline per fold)."
+        ),
+    )
     band_level: float = field(
         default=0.9,
         metadata=doc("Nominal coverage of the [yhat_lower, yhat_upper] band, between 0.5 and 0.99."),
@@ -258,14 +265,21 @@ def parse_job_config(
     except ConfigError as exc:
         text = str(exc)  # the calendar section is shared; its own checks name it "calendar.<field>"
         raise ConfigError("forecast." + text if text.startswith("calendar.") else text) from None
-    if cfg.forecast.model != "auto":
-        from forecaster.models import available_models
+    from forecaster.models import available_models
 
-        if cfg.forecast.model not in available_models():
+    if cfg.forecast.model != "auto" and cfg.forecast.model not in available_models():
+        raise ConfigError(
+            f"forecast.model: unknown model {cfg.forecast.model!r}; use auto or one of "
+            f"{', '.join(available_models())}"
+        )
+    for i, name in enumerate(cfg.forecast.candidates or ()):
+        if name not in available_models():
             raise ConfigError(
-                f"forecast.model: unknown model {cfg.forecast.model!r}; use auto or one of "
-                f"{', '.join(available_models())}"
+                f"forecast.candidates[{i}]: unknown model {name!r}; "
+                f"use one of {', '.join(available_models())}"
             )
+    if cfg.forecast.candidates is not None and not cfg.forecast.candidates:
+        raise ConfigError("forecast.candidates: must name at least one model, or be left unset")
     env = os.environ if environ is None else environ
     base = Path(base_dir)
     source = cfg.source

@@ -1,7 +1,7 @@
 """The one interface every forecasting model implements, in the spirit of Prophet and statsforecast.
 
-A model sees a clean, regular history frame ``ds, y`` (``ds`` tz-aware, regular at ``freq``; ``y`` may hold NaN
-where the interval was missing or flagged as an outage) plus the event calendar, and predicts the next
+A model sees a clean, regular history frame ``ds, y`` (``ds`` tz-aware, regular at ``freq``; ``y`` may hold
+NaN where the interval was missing or flagged as an outage) plus the event calendar, and predicts the next
 ``horizon`` intervals as a frame ``ds, yhat, yhat_lower, yhat_upper``. Evaluation (cutoffs, metrics, band
 calibration) lives outside the models, in :mod:`forecaster.backtest`.
 """

@@ -65,7 +65,18 @@ def _mutate(doc: dict, path: list, value: object) -> dict:
         (["created_at"], "2026-11-26T00:00:00", "malformed"),
         (["history"], None, "malformed"),
     ],
-    ids=["schema", "version", "empty", "nan", "inverted", "peak-below-band", "order", "negative", "naive-ts", "hist"],
+    ids=[
+        "schema",
+        "version",
+        "empty",
+        "nan",
+        "inverted",
+        "peak-below-band",
+        "order",
+        "negative",
+        "naive-ts",
+        "hist",
+    ],
 )
 def test_rejects_bad_documents(path: list, value: object, message: str) -> None:
     doc = json.loads(make_artifact().to_json())

@@ -53,7 +53,18 @@ def test_builds_with_defaults_and_camel_case() -> None:
         ({"name": "x", "minReplicas": -1}, r"controller\.minReplicas: must be >= 0"),
         ({"name": "x", "inner": 5}, r"controller\.inner: expected a mapping"),
     ],
-    ids=["missing", "unknown", "str-int", "bool-int", "str-float", "literal", "duration", "list", "range", "section"],
+    ids=[
+        "missing",
+        "unknown",
+        "str-int",
+        "bool-int",
+        "str-float",
+        "literal",
+        "duration",
+        "list",
+        "range",
+        "section",
+    ],
 )
 def test_errors_name_the_field(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

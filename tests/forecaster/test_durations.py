@@ -23,7 +23,18 @@ from forecaster.errors import UserError
         (" 2H ", 7200),
         ("0.5h", 1800),
     ],
-    ids=["minutes", "hours", "days", "seconds", "compound", "week", "bare-number", "int", "case-space", "fraction"],
+    ids=[
+        "minutes",
+        "hours",
+        "days",
+        "seconds",
+        "compound",
+        "week",
+        "bare-number",
+        "int",
+        "case-space",
+        "fraction",
+    ],
 )
 def test_parse_duration(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == pd.Timedelta(seconds=seconds)

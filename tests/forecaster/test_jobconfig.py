@@ -167,3 +167,32 @@ def test_interval_must_be_a_multiple_of_the_prometheus_step() -> None:
     data = with_("source.prometheus.step", "7m")
     with pytest.raises(ConfigError, match=r"forecast\.interval: must be a multiple of source\.prometheus"):
         parse_job_config(data, environ={})
+
+
+def _minimal(forecast: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source": {"kind": "file", "file": {"path": "h.csv"}},
+        "forecast": forecast,
+        "store": {"kind": "file", "file": {"path": "f.json"}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        (["seasonal_median", "nope"], r"forecast\.candidates\[1\]: unknown model 'nope'"),
+        ([], r"forecast\.candidates: must name at least one model"),
+    ],
+    ids=["unknown", "empty"],
+)
+def test_candidates_are_checked(tmp_path: Path, candidates: list[str], message: str) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(_minimal({"candidates": candidates})))
+    with pytest.raises(ConfigError, match=message):
+        load_job_config(p)
+
+
+def test_candidates_accepted(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(_minimal({"candidates": ["seasonal_median", "prophet"]})))
+    assert load_job_config(p).forecast.candidates == ["seasonal_median", "prophet"]
