@@ -50,7 +50,7 @@ def load_rate(path: Path) -> pd.Series:
 
 
 def bench_trace(
-    path: Path, days: int, model: str, headroom: float, extra: list[float]
+    path: Path, days: int, model: str, headroom: float, extra: list[float], level_row: bool = True
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     rate = load_rate(path)
     end = rate.index[-1]
@@ -107,6 +107,21 @@ def bench_trace(
             )
             for h in extra
         ),
+        *(
+            [
+                PredictivePolicy(
+                    config=dataclasses.replace(
+                        cfg, level_correction=dataclasses.replace(cfg.level_correction, enabled=False)
+                    ),
+                    history=rate,
+                    forecaster=timed_fc,
+                    refit=pd.Timedelta(days=1),
+                    name="predictive (no level correction)",
+                )
+            ]
+            if level_row
+            else []
+        ),
         ReactivePolicy(),
         cron,
         OraclePolicy(),
@@ -149,7 +164,10 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, total: float) -
         "*cron* is the peak "
         "need per hour of day over the 4 weeks before the window. *oracle* knows the future (the "
         "physical limit). *predictive (headroom h)* rows are the same product with another `headroom` "
-        "setting (sensitivity; the product default is 0.1).",
+        "setting (sensitivity; the product default is 0.1); *predictive (no level correction)* is the "
+        "product with `levelCorrection.enabled: false` (the forecast is never rescaled from the live load). "
+        "Headroom is a margin on the forecast mean: the forecast need is the larger of the peak upper band "
+        "and the mean x (1 + headroom).",
         "",
         "An interval is *short* when demand exceeds ready capacity at any moment inside it "
         "(intervals are the "
@@ -217,6 +235,10 @@ def main() -> int:
         default=[0.0],
         help="also run the predictive policy with these headroom values (sensitivity rows; default: 0)",
     )
+    ap.add_argument(
+        "--no-level-row", action="store_true",
+        help="skip the sensitivity row with the level correction switched off",
+    )
     ap.add_argument("--traces", nargs="*", default=None, help="trace files (default: all development traces)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update docs/benchmarks.md")
     args = ap.parse_args()
@@ -226,7 +248,9 @@ def main() -> int:
     rows: list[dict[str, Any]] = []
     t_all = time.perf_counter()
     for path in paths:
-        table, timings = bench_trace(path, args.days, args.model, args.headroom, args.extra_headroom)
+        table, timings = bench_trace(
+            path, args.days, args.model, args.headroom, args.extra_headroom, not args.no_level_row
+        )
         a, b = table.attrs["window"]
         daily = table.attrs["daily"]
         worst = daily.sort_values(ascending=False).head(2)

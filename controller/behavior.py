@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from controller.config import ControllerConfig, ScalingRules
+from controller.forecastview import NS, view
 from controller.state import ControllerState
 from forecaster.artifact import ForecastArtifact
 
@@ -63,6 +64,15 @@ def replicas_for(rate: float, capacity: float, headroom: float = 0.0) -> int:
     return max(0, math.ceil(rate * (1.0 + headroom) / capacity - _EPS))
 
 
+def forecast_need(peak: float, mean: float, capacity: float, headroom: float) -> int:
+    """Replicas a forecast needs: its peak upper band, or its mean with headroom, whichever is more.
+
+    The upper band already covers the forecast's uncertainty, so headroom is not stacked on top of it;
+    headroom is the margin on the central forecast.
+    """
+    return max(replicas_for(peak, capacity), replicas_for(mean, capacity, headroom))
+
+
 def anticipate(
     forecast: ForecastArtifact,
     config: ControllerConfig,
@@ -71,56 +81,62 @@ def anticipate(
     window_end: pd.Timestamp,
     desired: int,
     tr: Trace,
+    scale: float = 1.0,
 ) -> int:
     """Raise ``desired`` when a peak after the window needs more scale-up steps than the ticks left before it.
 
     The scale-up policies allow only so many replicas per period, so a large ramp takes several loop ticks;
     the replicas asked for at tick i are ready at ``now + i * interval + lead``. If the fastest climb from
     the current count reaches a later peak's need only after its last useful tick, the climb starts now.
+    ``scale`` multiplies the forecast peaks (the level correction of :func:`controller.decision.decide`).
     """
     current = state.replicas
     rules = config.behavior.scale_up
     if current is None or rules.select_policy == "Disabled":
         return desired
-    ceiling, tick = config.ceiling, config.interval_td
-    cap, head, lead = config.capacity_per_replica, config.headroom, config.lead
-    step = pd.Timedelta(seconds=forecast.interval_seconds)
-    ivs = forecast.intervals
-    lo = bisect.bisect_left(ivs, window_end, key=lambda i: i.ds)
-    hi = bisect.bisect_left(ivs, window_end + _MAX_TICKS * tick + step, key=lambda i: i.ds)
+    ceiling, tick = config.ceiling, config.interval_ns
+    cap, head, lead = config.capacity_per_replica, config.headroom, config.lead_ns
+    fv = view(forecast)
+    step, ds, peaks = fv.step, fv.ds, fv.peak
+    now_ns, end_ns = now.value, window_end.value
+    lo = bisect.bisect_left(ds, end_ns)
+    hi = bisect.bisect_left(ds, end_ns + _MAX_TICKS * tick + step)
     if lo >= hi:
         return desired
-    target = min(replicas_for(max(iv.peak_upper for iv in ivs[lo:hi]), cap, head), ceiling)
+    means = fv.yhat
+    target = min(forecast_need(max(peaks[lo:hi]) * scale, max(means[lo:hi]) * scale, cap, head), ceiling)
     if target <= max(desired, current):
         return desired  # nothing ahead needs more than we already ask for
     # reach[i]: replicas the fastest climb has requested by tick i (ticks every interval from now).
     reach: list[int] = []
-    cur, events = current, list(state.scale_events)
+    cur = current
+    events = [(t.value, d) for t, d in state.scale_events]
     while cur < target and len(reach) < _MAX_TICKS:
-        nxt = min(target, scale_limit(rules, cur, tuple(events), now + len(reach) * tick, up=True))
+        at_ns = now_ns + len(reach) * tick
+        nxt = min(target, _limit_ns(rules, cur, events, at_ns, up=True))
         if nxt <= cur:
             break
-        events.append((now + len(reach) * tick, nxt - cur))
+        events.append((at_ns, nxt - cur))
         reach.append(nxt)
         cur = nxt
     if len(reach) <= 1:
         return desired  # one step gets there: the normal window is early enough
-    hi = bisect.bisect_left(ivs, window_end + len(reach) * tick + step, key=lambda i: i.ds)
-    best, best_at = desired, None
-    for iv in ivs[lo:hi]:
-        need = min(replicas_for(iv.peak_upper, cap, head), ceiling)
+    hi = bisect.bisect_left(ds, end_ns + len(reach) * tick + step)
+    best, best_at = desired, -1
+    for k in range(lo, hi):
+        need = min(forecast_need(peaks[k] * scale, means[k] * scale, cap, head), ceiling)
         if need <= max(best, current):
             continue
-        last_tick = math.floor((iv.ds - lead - now) / tick)  # the last tick whose replicas are ready in time
+        last_tick = math.floor((ds[k] - lead - now_ns) / tick)  # the last tick ready in time
         ticks_needed = next((i + 1 for i, r in enumerate(reach) if r >= need), len(reach) + 1)
         if ticks_needed > last_tick:
-            best, best_at = need, iv.ds
-    if best_at is None:
+            best, best_at = need, k
+    if best_at < 0:
         return desired
     return tr.set(
         RAMP_ANTICIPATION,
-        f"the peak at {best_at:%H:%M} needs {best} replicas; the scale-up policies need several steps to get "
-        "there, so the climb starts now",
+        f"the peak at {forecast.intervals[best_at].ds:%H:%M} needs {best} replicas; the scale-up policies "
+        "need several steps to get there, so the climb starts now",
         best,
     )
 
@@ -137,11 +153,13 @@ def stabilize(
     up_w = config.behavior.scale_up.stabilization_window_seconds
     down_w = config.behavior.scale_down.stabilization_window_seconds
     up_rec = down_rec = desired
-    up_cut, down_cut = now - pd.Timedelta(seconds=up_w), now - pd.Timedelta(seconds=down_w)
+    now_ns = now.value
+    up_cut, down_cut = now_ns - up_w * NS, now_ns - down_w * NS
     for t, r in recs:
-        if t > up_cut:
+        t_ns = t.value
+        if t_ns > up_cut:
             up_rec = min(up_rec, r)
-        if t > down_cut:
+        if t_ns > down_cut:
             down_rec = max(down_rec, r)
     value = max(current, up_rec)
     value = min(value, down_rec)
@@ -201,11 +219,18 @@ def scale_limit(
     *,
     up: bool,
 ) -> int:
+    """The furthest the policies let the count move from ``current`` now, given the recent scale events."""
+    return _limit_ns(rules, current, [(t.value, d) for t, d in events], now.value, up=up)
+
+
+def _limit_ns(
+    rules: ScalingRules, current: int, events: list[tuple[int, int]], now_ns: int, *, up: bool
+) -> int:
     if rules.select_policy == "Disabled" or not rules.policies:
         return current
     limits = []
     for p in rules.policies:
-        since = now - pd.Timedelta(seconds=p.period_seconds)
+        since = now_ns - p.period_seconds * NS
         added = sum(d for t, d in events if t > since and d > 0)
         removed = -sum(d for t, d in events if t > since and d < 0)
         if up:

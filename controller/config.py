@@ -228,6 +228,54 @@ class WarmupConfig:
 
 
 @dataclass(frozen=True)
+class LevelCorrectionConfig:
+    """Online level correction ("nowcast"): scale the near-term forecast by the live load's sustained ratio.
+
+    Every decision with a fresh load sample compares it with the forecast mean (``yhat``) of the current
+    interval and keeps an exponentially weighted average of log(observed / forecast) in the controller
+    state, with a time constant of ``window``; a cut (average below 1) is released six times faster, up to
+    on-forecast (the safe direction). Once it has stayed beyond ``deadband`` on the same
+    side for ``sustain``, the forecast of the decision window and of ramp anticipation is multiplied by it,
+    bounded to [minFactor, maxFactor] (step ``ForecastLevelCorrected``). The observed-load floor and the
+    no-scale-down-while-blind rule still apply on top, and the correction is off whenever the live load is
+    missing or stale.
+    """
+
+    enabled: bool = field(default=True, metadata=doc("Correct the forecast level from the live load."))
+    window: Duration = field(
+        default=Duration(1800),
+        metadata=doc("Time constant of the average (a cut is released six times faster).", unit="s"),
+    )
+    sustain: Duration = field(
+        default=Duration(1800),
+        metadata=doc("How long the ratio must stay beyond deadband on one side before it is applied.",
+                     unit="s"),
+    )
+    deadband: float = field(
+        default=0.15,
+        metadata=doc("Ratios within 1 +- deadband count as on forecast (no correction).", unit="fraction"),
+    )
+    min_factor: float = field(
+        default=0.6, metadata=doc("Lowest factor the forecast is scaled by (0.6 = -40%).", unit="factor")
+    )
+    max_factor: float = field(
+        default=1.5, metadata=doc("Highest factor the forecast is scaled by (1.5 = +50%).", unit="factor")
+    )
+
+    def __post_init__(self) -> None:
+        p = "controller.levelCorrection"
+        check(self.window > 0, f"{p}.window", "must be positive")
+        check(self.sustain >= 0, f"{p}.sustain", "must not be negative")
+        check(0 <= self.deadband < 1, f"{p}.deadband", f"must be in [0, 1), got {self.deadband}")
+        check(
+            0 < self.min_factor <= 1, f"{p}.minFactor", f"must be in (0, 1], got {self.min_factor}"
+        )
+        check(
+            1 <= self.max_factor <= 10, f"{p}.maxFactor", f"must be in [1, 10], got {self.max_factor}"
+        )
+
+
+@dataclass(frozen=True)
 class LoadConfig:
     """Where the live request rate comes from (the reactive safety net)."""
 
@@ -266,8 +314,13 @@ class ControllerConfig:
         default=None, metadata=doc("The live request rate source; required by `run` (the safety net).")
     )
     headroom: float = field(
-        default=0.1, metadata=doc("Extra capacity above the forecast's upper band (0.1 = +10%).",
-                                  unit="fraction")
+        default=0.1,
+        metadata=doc(
+            "Margin above the forecast mean: the forecast need is the larger of the peak upper band and "
+            "the mean x (1 + headroom), never both stacked; the reactive need is observed x (1 + headroom) "
+            "(0.1 = +10%).",
+            unit="fraction",
+        ),
     )
     min_replicas: int = field(default=2, metadata=doc("Never fewer replicas than this.", unit="replicas"))
     max_replicas: int = field(
@@ -319,6 +372,10 @@ class ControllerConfig:
         default_factory=LeaderElectionConfig, metadata=doc("Leader election among controller replicas.")
     )
     warmup: WarmupConfig = field(default_factory=WarmupConfig, metadata=doc("Cache warm-up calls."))
+    level_correction: LevelCorrectionConfig = field(
+        default_factory=LevelCorrectionConfig,
+        metadata=doc("Scale the near-term forecast by the sustained ratio of live load to forecast."),
+    )
     health_port: int = field(default=8080, metadata=doc("Port of /healthz and /readyz.", unit="port"))
     metrics_port: int = field(default=9090, metadata=doc("Port of /metrics (Prometheus).", unit="port"))
 
@@ -363,6 +420,28 @@ class ControllerConfig:
     @cached_property
     def interval_td(self) -> pd.Timedelta:
         return pd.Timedelta(seconds=float(self.interval))
+
+    @cached_property
+    def window_td(self) -> pd.Timedelta:
+        """``lead + interval``: how far ahead of now a decision must cover."""
+        return self.lead + self.interval_td
+
+    # The same spans in integer nanoseconds (memoised): the decision core compares pd.Timestamp.value.
+    @cached_property
+    def lead_ns(self) -> int:
+        return int(self.lead.value)
+
+    @cached_property
+    def interval_ns(self) -> int:
+        return int(self.interval_td.value)
+
+    @cached_property
+    def load_max_age_ns(self) -> int:
+        return int(pd.Timedelta(seconds=float(self.load_max_age)).value)
+
+    @cached_property
+    def forecast_max_age_ns(self) -> int:
+        return int(pd.Timedelta(seconds=float(self.forecast_max_age)).value)
 
     @property
     def ceiling(self) -> int:

@@ -7,7 +7,10 @@ can see why the controller asked for N replicas:
 
 1. Demand. ``ForecastPeak``: the forecast upper band of the *peak* rate over ``[now, now + lead + interval]``
    (a replica started now is useful only at ``now + lead``, and the controller must not scale down before a
-   peak inside the lead), divided by ``capacityPerReplica``; ``Headroom`` adds the configured margin.
+   peak inside the lead), divided by ``capacityPerReplica``; ``Headroom``: the forecast mean plus the
+   configured margin, when that needs more (headroom is not stacked on the band, which already covers the
+   forecast's uncertainty). ``ForecastLevelCorrected``: after a sustained gap between live load and forecast,
+   the window's forecast is scaled by their ratio first (bounded; see :mod:`controller.level`).
    ``NoForecast`` / ``StaleForecast`` / ``ForecastExhausted``: no usable forecast, so ``ReactiveScaling`` from
    the observed load, never below the current replicas (blind: the safe direction).
 2. ``ObservedLoadFloor`` (``ForecastMissed``): the observed load with headroom needs more than the plan.
@@ -20,11 +23,12 @@ can see why the controller asked for N replicas:
    the current replicas (``NoScaleDownWhileBlind``). Floors are capped by the ceiling.
 
 Warm-ups due now (see :mod:`controller.warmup`) are returned with the new :class:`ControllerState`.
+Per-artifact work (interval arrays, the ramps of the horizon) is memoised in :mod:`controller.forecastview`,
+and times are compared as integer nanoseconds, so a decision costs tens of microseconds.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 from dataclasses import dataclass, replace
@@ -32,6 +36,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from controller import level
 from controller.behavior import (
     DOWN_LIMIT,
     DOWN_STABILIZED,
@@ -48,9 +53,10 @@ from controller.behavior import (
     tolerance,
 )
 from controller.config import ControllerConfig
+from controller.forecastview import NS, seconds_ns, view
 from controller.ports import ObservedLoad
 from controller.state import ControllerState
-from controller.warmup import WarmupAction, due_warmups, new_replica_warmups, plan_warmups
+from controller.warmup import WarmupAction, due_now
 from forecaster.artifact import ForecastArtifact
 from forecaster.durations import format_duration
 
@@ -96,7 +102,7 @@ class Decision:
     warmups: tuple[WarmupAction, ...]
     state: ControllerState
     window_end: pd.Timestamp  # end of the span the replicas must cover (now + lead + interval)
-    forecast_peak: float | None = None  # max peak_upper over the window, req/s
+    forecast_peak: float | None = None  # max peak_upper over the window (level-corrected), req/s
     forecast_need: int | None = None  # replicas the forecast needs, headroom included
     observed_rate: float | None = None  # req/s, None when missing or stale
     observed_need: int | None = None  # replicas the observed load needs, headroom included
@@ -167,7 +173,8 @@ def decide(
         raise ValueError("decide(): now must be timezone-aware")
     cap, head = config.capacity_per_replica, config.headroom
     current = state.replicas
-    window_end = now + config.lead + config.interval_td
+    now_ns = now.value
+    window_end = now + config.window_td
     tr = Trace()
 
     # 1. Observed load: usable, missing or stale.
@@ -178,7 +185,7 @@ def decide(
     elif not math.isfinite(float(observed.rate)):
         tr.note(OBSERVED_MISSING, f"live load sample is {observed.rate!r}, not a rate: using the forecast "
                 "only, no scale-down", warning=True)
-    elif now - observed.sampled_at > pd.Timedelta(seconds=float(config.load_max_age)):
+    elif now_ns - _ns(observed.sampled_at) > config.load_max_age_ns:
         age = now - observed.sampled_at
         tr.note(
             OBSERVED_STALE,
@@ -190,23 +197,33 @@ def decide(
         obs_rate = max(0.0, float(observed.rate))
         obs_need = replicas_for(obs_rate, cap, head)
 
-    # 2. Demand from the forecast, or reactive scaling when there is none.
-    fc_peak, fc_band_need, fc_need, partial, fc_now_peak = _forecast_demand(
-        forecast, config, now, window_end, tr
-    )
+    # 2. Demand from the forecast (level-corrected from the live load), or reactive scaling without one.
+    fc = _forecast_demand(forecast, config, now, window_end, tr)
+    lv = level.update(state, config.level_correction, obs_rate, fc.now_mean if fc else None, now)
+    fc_peak = fc_need = fc_band_need = fc_now_peak = None
+    partial = fc is not None and fc.partial
+    if fc is not None:
+        if lv.message is not None:
+            tr.note(level.LEVEL_CORRECTED, lv.message)
+        fc_peak, fc_mean, fc_now_peak = fc.peak * lv.factor, fc.mean * lv.factor, fc.now_peak
+        fc_band_need = replicas_for(fc_peak, cap)
+        fc_need = max(fc_band_need, replicas_for(fc_mean, cap, head))
     blind = obs_rate is None or fc_need is None or partial
     if fc_need is not None and fc_peak is not None and fc_band_need is not None:
         mode: Mode = "predictive"
-        span = f"[{now:%H:%M:%S}, {window_end:%H:%M:%S}]"
-        tr.set(
+        span = f"[{_hms(now)}, {_hms(window_end)}]"
+        desired = tr.set(
             FORECAST_PEAK,
             f"forecast peak upper band {fc_peak:.1f} req/s over {span} needs {fc_band_need} "
             f"replicas at {cap:g} req/s each",
             fc_band_need,
         )
-        desired = fc_band_need
-        if head > 0:
-            desired = tr.set(HEADROOM, f"+{head:.0%} headroom: {fc_need} replicas", fc_need)
+        if fc_need > fc_band_need:
+            desired = tr.set(
+                HEADROOM,
+                f"forecast mean {fc_mean:.1f} req/s +{head:.0%} headroom needs {fc_need} replicas",
+                fc_need,
+            )
     elif obs_need is not None:
         mode = "reactive"
         desired = tr.set(
@@ -243,10 +260,10 @@ def decide(
 
     # 3b. A later peak the rate-limited scale-up cannot reach in time from here: start climbing now.
     if mode == "predictive" and forecast is not None and current is not None:
-        desired = anticipate(forecast, config, state, now, window_end, desired, tr)
+        desired = anticipate(forecast, config, state, now, window_end, desired, tr, lv.factor)
 
     # 4. Stabilisation, tolerance and rate limits relative to the current replicas.
-    recs = _prune(state.recommendations, now, _rec_retention(config))
+    recs = _prune(state.recommendations, now_ns, _rec_retention(config))
     value = desired
     if current is not None:
         value = stabilize(value, current, recs, now, config, tr)
@@ -287,12 +304,15 @@ def decide(
     events = state.scale_events
     if current is not None and value != current:
         events = (*events, (now, value - current))
-    events = _prune(events, now, _event_retention(config))
+    events = _prune(events, now_ns, _event_retention(config))
     new_state = ControllerState(
         replicas=value,
         recommendations=(*recs, (now, recommendation)),
         scale_events=events,
-        issued_warmups=tuple((k, t) for k, t in state.issued_warmups if t >= now),
+        issued_warmups=tuple((k, t) for k, t in state.issued_warmups if t.value >= now_ns),
+        level=lv.log,
+        level_at=lv.at,
+        level_since=lv.since,
     )
     warmups: tuple[WarmupAction, ...] = ()
     if config.warmup.enabled:
@@ -325,51 +345,62 @@ def decide(
     )
 
 
+@dataclass(frozen=True)
+class _Demand:
+    peak: float  # max peak_upper over the window, req/s
+    mean: float  # max yhat over the window, req/s
+    partial: bool  # the forecast covers only part of the window
+    now_peak: float | None  # peak_upper of the interval containing now
+    now_mean: float | None  # yhat of the interval containing now
+
+
 def _forecast_demand(
     forecast: ForecastArtifact | None,
     config: ControllerConfig,
     now: pd.Timestamp,
     end: pd.Timestamp,
     tr: Trace,
-) -> tuple[float | None, int | None, int | None, bool, float | None]:
-    """(peak_upper over the window, band need, need with headroom, window only partly covered, peak now)."""
+) -> _Demand | None:
+    """What the forecast says about the window, or None (with the reason noted) when it is not usable."""
     if forecast is None:
         tr.note(NO_FORECAST, "no forecast available: scaling reactively, no scale-down", warning=True)
-        return None, None, None, False, None
-    age = forecast.age(now)
-    if age > pd.Timedelta(seconds=float(config.forecast_max_age)):
+        return None
+    if now.value - _ns(forecast.created_at) > config.forecast_max_age_ns:
+        age = forecast.age(now)
         tr.note(
             STALE_FORECAST,
             f"forecast created {forecast.created_at.isoformat()} is {format_duration(age)} old "
             f"(forecastMaxAge {config.forecast_max_age:g}s): scaling reactively, no scale-down",
             warning=True,
         )
-        return None, None, None, False, None
-    step = pd.Timedelta(seconds=forecast.interval_seconds)
-    ivs = forecast.intervals
-    lo = bisect.bisect_right(ivs, now - step, key=lambda i: i.ds)  # first interval ending after now
-    hi = bisect.bisect_left(ivs, end, key=lambda i: i.ds)  # intervals starting before the window end
-    window = ivs[lo:hi]
-    if not window:
+        return None
+    fv = view(forecast)
+    step, ivs = fv.step, forecast.intervals
+    lo, hi = fv.window(now.value, end.value)  # intervals ending after now and starting before the window end
+    if lo >= hi:
         tr.note(
             FORECAST_EXHAUSTED,
-            f"forecast covers {ivs[0].ds.isoformat()} to {(ivs[-1].ds + step).isoformat()},"
+            f"forecast covers {ivs[0].ds.isoformat()} to {(ivs[-1].ds + _td(step)).isoformat()},"
             " not now: scaling reactively, no scale-down",
             warning=True,
         )
-        return None, None, None, False, None
-    peak = max(i.peak_upper for i in window)
-    partial = window[0].ds > now or window[-1].ds + step < end
+        return None
+    partial = fv.ds[lo] > now.value or fv.ds[hi - 1] + step < end.value
     if partial:
         tr.note(
             FORECAST_PARTIAL,
-            f"forecast covers only {window[0].ds.isoformat()} to "
-            f"{(window[-1].ds + step).isoformat()} of the window: no scale-down",
+            f"forecast covers only {ivs[lo].ds.isoformat()} to "
+            f"{(ivs[hi - 1].ds + _td(step)).isoformat()} of the window: no scale-down",
             warning=True,
         )
-    now_peak = window[0].peak_upper if window[0].ds <= now else None
-    cap = config.capacity_per_replica
-    return peak, replicas_for(peak, cap), replicas_for(peak, cap, config.headroom), partial, now_peak
+    covers_now = fv.ds[lo] <= now.value
+    return _Demand(
+        peak=fv.max_peak(lo, hi),
+        mean=max(fv.yhat[lo:hi]),
+        partial=partial,
+        now_peak=fv.peak[lo] if covers_now else None,
+        now_mean=fv.yhat[lo] if covers_now else None,
+    )
 
 
 def _cap(value: int, demand: int, config: ControllerConfig, tr: Trace) -> int:
@@ -401,42 +432,56 @@ def _warmups(
     now: pd.Timestamp,
     replicas: int,
 ) -> tuple[WarmupAction, ...]:
-    target = config.target.describe() if config.target is not None else "recharge"
-    planned: list[WarmupAction] = []
-    if forecast is not None:
-        planned += plan_warmups(forecast, target=target, now=now, config=config.warmup, replicas=replicas)
-    if config.warmup.new_replicas:
-        planned += new_replica_warmups(
+    """Ramp and new-replica warm-ups due now and not issued yet (see :func:`controller.warmup.due_now`)."""
+    return tuple(
+        due_now(
+            forecast,
             state.scale_events,
-            target=target,
+            target=config.target.describe() if config.target is not None else "recharge",
             now=now,
-            startup=pd.Timedelta(seconds=float(config.startup)),
+            config=config.warmup,
+            startup_ns=seconds_ns(config.startup),
             replicas=replicas,
-            grace=2 * config.interval_td,
+            grace_ns=2 * config.interval_ns,
+            issued=(k for k, _ in state.issued_warmups),
         )
-    return tuple(due_warmups(planned, now=now, issued=(k for k, _ in state.issued_warmups)))
+    )
 
 
 def _prune(
     items: tuple[tuple[pd.Timestamp, int], ...],
-    now: pd.Timestamp,
-    keep: pd.Timedelta,
+    now_ns: int,
+    keep_ns: int,
 ) -> tuple[tuple[pd.Timestamp, int], ...]:
-    cut = now - keep
-    return tuple((t, n) for t, n in items if t > cut)
+    cut = now_ns - keep_ns
+    return tuple((t, n) for t, n in items if t.value > cut)
 
 
-def _rec_retention(config: ControllerConfig) -> pd.Timedelta:
+def _rec_retention(config: ControllerConfig) -> int:
     b = config.behavior
-    return pd.Timedelta(
-        seconds=max(b.scale_up.stabilization_window_seconds, b.scale_down.stabilization_window_seconds, 1)
-    )
+    return max(b.scale_up.stabilization_window_seconds, b.scale_down.stabilization_window_seconds, 1) * NS
 
 
-def _event_retention(config: ControllerConfig) -> pd.Timedelta:
+def _event_retention(config: ControllerConfig) -> int:
     b = config.behavior
     periods = [p.period_seconds for p in (*b.scale_up.policies, *b.scale_down.policies)] or [0]
-    return max(pd.Timedelta(seconds=max(periods)), config.lead + 3 * config.interval_td)
+    return max(max(periods) * NS, config.lead_ns + 3 * config.interval_ns)
+
+
+def _ns(t: pd.Timestamp) -> int:
+    """Nanoseconds since the epoch of a tz-aware timestamp (a naive one fails as comparing it would)."""
+    if t.tzinfo is None:
+        raise TypeError(f"cannot compare the naive timestamp {t} with a timezone-aware one")
+    return int(t.value)
+
+
+def _td(ns: int) -> pd.Timedelta:
+    return pd.Timedelta(ns, unit="ns")
+
+
+def _hms(t: pd.Timestamp) -> str:
+    """``f"{t:%H:%M:%S}"`` without strftime (it runs on every decision)."""
+    return f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
 
 
 def _warmup_retention(config: ControllerConfig) -> pd.Timedelta:

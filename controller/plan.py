@@ -9,8 +9,9 @@ forecast (``yhat``).
 
 Output contract (stable; used for evaluation), one row per forecast interval at the history's resolution:
 ``ds, replicas`` (replicas READY and warm for the whole of ``[ds, next ds)``), then ``yhat, yhat_lower,
-yhat_upper, peak_upper`` (req/s), ``need`` (replicas that row's peak band needs, headroom included),
-``requested`` (replicas requested at ``ds``), ``reason`` (code of the decision that readied the row), and
+yhat_upper, peak_upper`` (req/s), ``need`` (replicas that row needs: its peak band, or its mean plus
+headroom if more), ``requested`` (replicas requested at ``ds``), ``reason`` (code of the decision that
+readied the row), and
 ``warmup_at, warmup_key, warmup_reason`` (warm-ups issued within the row, ``;``-separated, empty if none).
 """
 
@@ -24,8 +25,9 @@ from typing import Any
 
 import pandas as pd
 
+from controller.behavior import forecast_need
 from controller.config import ControllerConfig, WarmupConfig, load_controller_config
-from controller.decision import Decision, decide, replicas_for
+from controller.decision import Decision, decide
 from controller.ports import ObservedLoad
 from controller.state import ControllerState
 from forecaster.artifact import ForecastArtifact
@@ -116,7 +118,7 @@ def build_plan(
             "yhat_lower": iv.yhat_lower,
             "yhat_upper": iv.yhat_upper,
             "peak_upper": iv.peak_upper,
-            "need": replicas_for(iv.peak_upper, cap, head),
+            "need": forecast_need(iv.peak_upper, iv.yhat, cap, head),
             "requested": requested[at_ds] if at_ds >= 0 else first,
             "reason": decisions[max(readying, 0)].reason,
             "warmup_at": ";".join(w_at(decisions, w_lo, hi, w.key) for w in issued),

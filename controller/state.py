@@ -9,6 +9,7 @@ issued warm-up keys (``to_dict``/``from_dict`` give a JSON-safe form).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,6 +30,12 @@ class ControllerState:
     """(when, change in replicas) of applied decisions, for the per-period rate limits."""
     issued_warmups: tuple[tuple[str, pd.Timestamp], ...] = ()
     """(idempotency key, time after which the key can be forgotten) of warm-ups already issued."""
+    level: float = 0.0
+    """Average of log(observed load / forecast mean) for the level correction; 0 means on forecast."""
+    level_at: pd.Timestamp | None = None
+    """When ``level`` was last updated; None when there is no level yet (it then starts afresh)."""
+    level_since: pd.Timestamp | None = None
+    """Since when ``level`` has stayed beyond the deadband on its current side; None while within it."""
 
     def with_replicas(self, replicas: int | None) -> ControllerState:
         """The same state with the replica count the cluster reports (the loop calls this before deciding)."""
@@ -47,6 +54,11 @@ class ControllerState:
             "recommendations": [[_iso(t), n] for t, n in self.recommendations],
             "scaleEvents": [[_iso(t), n] for t, n in self.scale_events],
             "issuedWarmups": [[k, _iso(t)] for k, t in self.issued_warmups],
+            "level": {
+                "log": self.level,
+                "at": None if self.level_at is None else _iso(self.level_at),
+                "since": None if self.level_since is None else _iso(self.level_since),
+            },
         }
 
     @classmethod
@@ -59,9 +71,25 @@ class ControllerState:
                 recommendations=tuple((_ts(t), int(n)) for t, n in data.get("recommendations", [])),
                 scale_events=tuple((_ts(t), int(n)) for t, n in data.get("scaleEvents", [])),
                 issued_warmups=tuple((str(k), _ts(t)) for k, t in data.get("issuedWarmups", [])),
+                **_level(data.get("level")),
             )
         except (AttributeError, TypeError, ValueError) as exc:
             raise StoreError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _level(data: Any) -> dict[str, Any]:
+    """The level-correction fields of :meth:`ControllerState.from_dict` (absent in older state: none)."""
+    if data is None:
+        return {}
+    log = float(data.get("log", 0.0))
+    if not math.isfinite(log):
+        raise ValueError(f"level {log!r} is not finite")
+    at, since = data.get("at"), data.get("since")
+    return {
+        "level": log,
+        "level_at": None if at is None else _ts(at),
+        "level_since": None if since is None else _ts(since),
+    }
 
 
 def _iso(ts: pd.Timestamp) -> str:

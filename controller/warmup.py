@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from controller.config import WarmupConfig
+from controller.forecastview import NS, seconds_ns, view
 from forecaster.artifact import Event, ForecastArtifact, Interval
 from forecaster.durations import format_duration
 
@@ -131,51 +132,128 @@ def event_ramps(
             continue
         else:
             uplift = e.uplift
-        before = [i.yhat for i in intervals if i.ds < e.start]
-        base = before[-1] if before else 0.0
+        k = bisect.bisect_left(intervals, e.start, key=lambda iv: iv.ds)  # intervals are ascending
+        base = intervals[k - 1].yhat if k else 0.0
         out.append(Ramp(e.start, e.start, base, base * uplift, f"event:{e.name}"))
     return out
+
+
+def planned_ramps(forecast: ForecastArtifact, *, now: pd.Timestamp, config: WarmupConfig) -> list[Ramp]:
+    """The ramps :func:`plan_warmups` plans for: crossing in [now - one interval, now + lookahead], forecast
+    ramps and the event ramps not merged into them, ordered by start.
+
+    An event ramp that falls inside a forecast ramp (start..crossing, one interval of slack) is merged into
+    it, so the same rise is not warmed twice. For a contiguous artifact the forecast ramps come from the
+    memoised whole-horizon detection (:mod:`controller.forecastview`), which finds exactly what
+    :func:`detect_ramps` finds in the look-ahead (each flag depends only on one ``rampWindow`` before it).
+    """
+    fv = view(forecast)
+    thr = config.ramp_threshold
+    lo_ns, hi_ns = now.value - fv.step, now.value + seconds_ns(config.lookahead)
+    if fv.contiguous:
+        index = fv.ramps(thr, seconds_ns(config.ramp_window))
+        a = bisect.bisect_left(index.crossing_ns, lo_ns)
+        b = bisect.bisect_right(index.crossing_ns, hi_ns)
+        ivs = forecast.intervals
+        found = [
+            Ramp(
+                start=ivs[index.start_idx[j]].ds,
+                crossing=ivs[index.crossing_idx[j]].ds,
+                base_rate=ivs[index.base_idx[j]].yhat,
+                peak_rate=ivs[index.crossing_idx[j]].yhat,
+                source="forecast",
+            )
+            for j in range(a, b)
+        ]
+    else:
+        found = detect_ramps(
+            forecast.intervals, start=now - _td(fv.step), end=now + _td(hi_ns - now.value), threshold=thr,
+            window=_td(seconds_ns(config.ramp_window)),
+        )
+    if forecast.events:
+        step = _td(fv.step)
+        lo, hi = now - step, now + _td(hi_ns - now.value)
+        events = event_ramps(forecast.events, forecast.intervals, start=lo, end=hi, threshold=thr)
+        for ev in events:
+            if not any(r.start - step <= ev.start <= r.crossing + step for r in found):
+                found.append(ev)
+    if len(found) > 1:
+        found.sort(key=lambda r: r.start.value)
+    return found
+
+
+def _ramp_action(
+    r: Ramp, *, target: str, lead: pd.Timedelta, step: pd.Timedelta, replicas: int
+) -> WarmupAction:
+    is_event = r.source.startswith("event:")
+    rise = "from zero" if r.rise == float("inf") else f"+{r.rise:.0%}"
+    what = f"event {r.source[6:]!r}" if is_event else "forecast ramp"
+    return WarmupAction(
+        key=warmup_key(target, r.source, r.crossing),
+        at=r.start - lead,
+        until=r.crossing + step,
+        replicas=replicas,
+        reason=EVENT if is_event else RAMP,
+        message=(
+            f"{what} {rise} ({r.base_rate:.1f} -> {r.peak_rate:.1f} req/s) starting "
+            f"{r.start.isoformat()}; warming {format_duration(lead)} ahead"
+        ),
+    )
 
 
 def plan_warmups(
     forecast: ForecastArtifact, *, target: str, now: pd.Timestamp, config: WarmupConfig, replicas: int,
 ) -> list[WarmupAction]:
-    """All ramp warm-ups whose ramp crosses in [now - one interval, now + lookahead], in time order.
-
-    An event ramp that falls inside a forecast ramp (start..crossing, one interval of slack) is merged into
-    it, so the same rise is not warmed twice.
-    """
+    """All ramp warm-ups whose ramp crosses in [now - one interval, now + lookahead], in time order."""
     step = pd.Timedelta(seconds=forecast.interval_seconds)
     lead = pd.Timedelta(seconds=float(config.lead))
-    lo, hi = now - step, now + pd.Timedelta(seconds=float(config.lookahead))
-    found = detect_ramps(
-        forecast.intervals, start=lo, end=hi, threshold=config.ramp_threshold,
-        window=pd.Timedelta(seconds=float(config.ramp_window)),
-    )
-    thr = config.ramp_threshold
-    events = event_ramps(forecast.events, forecast.intervals, start=lo, end=hi, threshold=thr)
-    for ev in events:
-        if not any(r.start - step <= ev.start <= r.crossing + step for r in found):
-            found.append(ev)
-    actions = []
-    for r in sorted(found, key=lambda r: r.start):
-        is_event = r.source.startswith("event:")
-        rise = "from zero" if r.rise == float("inf") else f"+{r.rise:.0%}"
-        what = f"event {r.source[6:]!r}" if is_event else "forecast ramp"
-        actions.append(
-            WarmupAction(
-                key=warmup_key(target, r.source, r.crossing),
-                at=r.start - lead,
-                until=r.crossing + step,
-                replicas=replicas,
-                reason=EVENT if is_event else RAMP,
-                message=(
-                    f"{what} {rise} ({r.base_rate:.1f} -> {r.peak_rate:.1f} req/s) starting "
-                    f"{r.start.isoformat()}; warming {format_duration(lead)} ahead"
-                ),
-            )
-        )
-    return actions
+    return [
+        _ramp_action(r, target=target, lead=lead, step=step, replicas=replicas)
+        for r in planned_ramps(forecast, now=now, config=config)
+    ]
+
+
+def due_now(
+    forecast: ForecastArtifact | None,
+    scale_events: Iterable[tuple[pd.Timestamp, int]],
+    *,
+    target: str,
+    now: pd.Timestamp,
+    config: WarmupConfig,
+    startup_ns: int,
+    replicas: int,
+    grace_ns: int,
+    issued: Iterable[str],
+) -> list[WarmupAction]:
+    """What :func:`due_warmups` returns for the ramp plan followed by the new-replica warm-ups (in that
+    order), building only the actions that are due now (this runs on every decision)."""
+    done = set(issued)
+    out: list[WarmupAction] = []
+    now_ns = now.value
+
+    def take(action: WarmupAction) -> None:
+        if action.key not in done:
+            out.append(action)
+            done.add(action.key)
+
+    if forecast is not None:
+        lead_ns, step_ns = seconds_ns(config.lead), int(forecast.interval_seconds) * NS
+        for r in planned_ramps(forecast, now=now, config=config):
+            if r.start.value - lead_ns <= now_ns < r.crossing.value + step_ns:
+                take(_ramp_action(r, target=target, lead=_td(lead_ns), step=_td(step_ns), replicas=replicas))
+    if config.new_replicas:
+        for when, delta in scale_events:
+            ready = when.value + startup_ns
+            if delta > 0 and ready <= now_ns < ready + grace_ns:
+                take(new_replica_warmups(
+                    ((when, delta),), target=target, now=now, startup=_td(startup_ns), replicas=replicas,
+                    grace=_td(grace_ns),
+                )[0])
+    return out
+
+
+def _td(ns: int) -> pd.Timedelta:
+    return pd.Timedelta(ns, unit="ns")
 
 
 def new_replica_warmups(

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from controller.behavior import forecast_need
 from controller.cli import main
 from controller.config import WarmupConfig
 from controller.decision import replicas_for
@@ -36,8 +37,10 @@ def test_plan_has_every_row_ready_for_its_peak(peaks: list[float]) -> None:
     frame, decisions = build_plan(art, cfg)  # the first decision is not rate-limited
     assert list(frame.columns) == PLAN_COLUMNS
     assert list(frame["ds"]) == [i.ds for i in art.intervals]
-    need = [min(max(replicas_for(p, 100.0, 0.1), 1), 60) for p in peaks]
-    assert list(frame["need"]) == [replicas_for(p, 100.0, 0.1) for p in peaks]
+    # the builder's mean is peak / 1.2, so mean + 10% headroom stays below the band: the band is the need
+    need = [min(max(forecast_need(p, p / 1.2, 100.0, 0.1), 1), 60) for p in peaks]
+    assert need == [min(max(replicas_for(p, 100.0), 1), 60) for p in peaks]
+    assert list(frame["need"]) == [forecast_need(p, p / 1.2, 100.0, 0.1) for p in peaks]
     rows = zip(frame["ds"], frame["replicas"], need, strict=True)
     shortfall = [(str(ds), r, n) for ds, r, n in rows if r < n]
     assert not shortfall, shortfall
@@ -50,15 +53,15 @@ def test_plan_scales_up_lead_before_the_row_and_down_after() -> None:
     art = artifact([500.0] * 6 + [3000.0] * 6 + [500.0] * 12)
     frame, decisions = build_plan(art, cfg, initial_replicas=6)
     rise, fall = T0 + pd.Timedelta(minutes=30), T0 + pd.Timedelta(minutes=60)
-    first_33 = next(d.at for d in decisions if d.replicas >= 33)
-    assert rise - cfg.lead - 3 * cfg.interval_td <= first_33 <= rise - cfg.lead
+    first_30 = next(d.at for d in decisions if d.replicas >= 30)  # the band of 3000 req/s
+    assert rise - cfg.lead - 3 * cfg.interval_td <= first_30 <= rise - cfg.lead
     by_ds = frame.set_index("ds")["replicas"]
-    assert by_ds[rise - pd.Timedelta(minutes=5)] == 6  # the extra pods are not ready before they start
-    assert by_ds[rise] == 33
+    assert by_ds[rise - pd.Timedelta(minutes=5)] == 5  # the extra pods are not ready before they start
+    assert by_ds[rise] == 30
     # Scale-down waits for the peak to end, then the 5-minute stabilisation window.
-    first_down = next(d.at for d in decisions if d.at > rise and d.replicas < 33)
+    first_down = next(d.at for d in decisions if d.at > rise and d.replicas < 30)
     assert fall + pd.Timedelta(minutes=4) <= first_down <= fall + pd.Timedelta(minutes=6)
-    assert by_ds[fall + pd.Timedelta(minutes=10)] == 6
+    assert by_ds[fall + pd.Timedelta(minutes=10)] == 5  # the band of 500 req/s
 
 
 def test_plan_warmup_columns() -> None:
@@ -156,7 +159,8 @@ def test_plan_cli_writes_the_contract_at_the_history_resolution(
 
 
 def _ns(**kw: object) -> argparse.Namespace:
-    base = {"config": None, "capacity_per_replica": None, "startup": None, "warmup_time": None,
+    base: dict[str, object] = {
+            "config": None, "capacity_per_replica": None, "startup": None, "warmup_time": None,
             "headroom": None, "min_replicas": None, "max_replicas": None, "initial_replicas": None,
             "no_warmup": False}
     base.update(kw)
