@@ -6,7 +6,8 @@ to 56 days of history before each origin, the next 24 hours at hourly resolution
 SUMS of the native buckets. Per trace: WAPE of the product (``auto``), of seasonal naive (t-168h) and of
 Prophet with default settings, all in the same run; the product's 90% band coverage; median seconds per
 forecast. Also the product's WAPE on ordinary days of nyc_taxi (origins whose next 24 hours touch no NAB
-anomaly window) and the wall time of ``recharge-autoscaler forecast`` on 56 days of hourly history.
+anomaly window and no US public holiday) and the wall time of ``recharge-autoscaler forecast`` on 56 days
+of hourly history.
 
 The product runs exactly as the CLI does: the raw slice is loaded and cleaned per origin (outage flags only
 see the past), forecast at 1h from the native resolution, then scaled from the hourly mean to the hourly sum.
@@ -42,7 +43,8 @@ from forecaster.models.base import FitContext  # noqa: E402
 from forecaster.models.prophet_models import ProphetDefault  # noqa: E402
 from forecaster.pipeline import DEFAULT_FOLDS, run_forecast  # noqa: E402
 
-TRACES = Path("/work/shared/data/traces")
+# The development traces live beside the repository (../shared/data/traces); RECHARGE_TRACES overrides.
+TRACES = Path(os.environ.get("RECHARGE_TRACES") or Path(__file__).resolve().parents[2] / "shared/data/traces")
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)
 HISTORY = pd.Timedelta(days=56)
@@ -181,7 +183,10 @@ def summarise(name: str, rows: list[dict[str, Any]], weeks: int) -> dict[str, An
         "models": pd.Series([r["model"] for r in main]).value_counts().head(3).to_dict(),
     }
     if name == "nyc_taxi":
-        ordn = [r for r in rows if ordinary(r["origin"])]
+        # "Ordinary" as the accuracy target defines it: no NAB anomaly window and no public holiday in the
+        # next 24 hours. The figure with holidays kept is reported beside it.
+        with_holidays = [r for r in rows if ordinary(r["origin"])]
+        ordn = [r for r in with_holidays if not r["holiday"]]
         if ordn:
             a2 = np.concatenate([r["actual"] for r in ordn])
             out["ordinary"] = {
@@ -200,6 +205,7 @@ def summarise(name: str, rows: list[dict[str, Any]], weeks: int) -> dict[str, An
                     key=lambda t: -t[1],
                 )[:3],
                 "weekly_snaive": _weekly_median(ordn, "snaive"),
+                "with_holidays": (len(with_holidays), _wape_of(with_holidays, "yhat")),
             }
     return out
 
@@ -318,14 +324,16 @@ def render(
             lines += [
                 "",
                 f"Ordinary days of nyc_taxi (origins {o['period']} whose next 24 h touch no NAB anomaly "
-                f"window, {o['origins']} origins): WAPE auto {o['auto']:.1%}, "
+                f"window and no US public holiday, {o['origins']} origins): WAPE auto {o['auto']:.1%}, "
                 f"seasonal naive {o['snaive']:.1%}, band coverage {o['coverage']:.1%} (target WAPE <= 5%). "
                 f"Median over the {o['weekly_auto'][1]} calendar weeks with >= 5 ordinary days of the "
                 "week's WAPE "
                 f"(the traces README's 'weekly median'): auto {o['weekly_auto'][0]:.1%}, seasonal naive "
                 f"{o['weekly_snaive'][0]:.1%}. Worst ordinary days for auto: "
                 + ", ".join(f"{d:%a %Y-%m-%d}{f' ({h})' if h else ''} {w:.1%}" for d, w, h in o["worst"])
-                + ". A public holiday in the horizon is masked out of later histories, but its own level "
+                + f". With the {o['with_holidays'][0] - o['origins']} public-holiday days kept "
+                f"({o['with_holidays'][0]} origins), WAPE auto is {o['with_holidays'][1]:.1%}: a holiday in "
+                "the horizon is listed as an event and masked out of later histories, but its own level "
                 "is forecast as an ordinary day.",
             ]
     if cli_sec == cli_sec:
