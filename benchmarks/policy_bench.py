@@ -1,6 +1,6 @@
 """Benchmark of scaling policies on the development traces: predictive (the product) vs HPA vs cron vs oracle.
 
-For each trace in /work/shared/data/traces/*.csv (bucket counts, converted to per-second rates: value / bucket
+For each trace in ../shared/data/traces/*.csv (bucket counts, converted to per-second rates: value / bucket
 seconds), capacity per replica is set so the peak of the evaluated window needs 20 replicas. The last
 ``--days`` days (>= 14) are replayed; the predictive policy refits its forecast at every midnight (rolling
 daily origins) from data strictly before it and runs the real ``decide()``; the cron schedule is the peak
@@ -35,7 +35,8 @@ from controller.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_f
 from controller.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
 from controller.simulate import Policy, SimParams, compare, make_trace, simulate  # noqa: E402
 
-TRACES = Path("/work/shared/data/traces")
+# The development traces live beside the repository (../shared/data/traces); RECHARGE_TRACES overrides.
+TRACES = Path(os.environ.get("RECHARGE_TRACES") or Path(__file__).resolve().parents[2] / "shared/data/traces")
 DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Scaling policies"
 
