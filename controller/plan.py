@@ -158,7 +158,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--min-replicas", type=int, default=None, metavar="N", help="fewest replicas (default 2)")
     p.add_argument("--max-replicas", type=int, default=None, metavar="N", help="most replicas (default 50)")
     p.add_argument("--headroom", default=None, metavar="FRACTION",
-                   help="capacity above the forecast's upper band, e.g. 10%% or 0.1 (default 10%%)")
+                   help="margin over the forecast mean, e.g. 10%% or 0.1 (default 10%%); "
+                   "the need is the larger of the peak upper band and mean x (1 + headroom)")
     p.add_argument("--initial-replicas", type=int, default=None, metavar="N",
                    help="replicas running when the horizon starts (default: what the first decision needs)")
     p.add_argument("--model", default="auto", help="forecasting model alias, or auto (default: auto)")
