@@ -16,9 +16,7 @@ window bump ``count`` instead of creating new objects) and never raises into the
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +24,31 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from controller.ports import TargetStatus
-from forecaster.errors import ConfigError, OperationalError
+from forecaster.errors import ConfigError
+from forecaster.kubeapi import (
+    KubeConflict,
+    KubeError,
+    KubeForbidden,
+    KubeNotFound,
+    KubeUnavailable,
+    call_api,
+    load_api_client,
+    read_json,
+)
+
+__all__ = [
+    "KubeConflict",
+    "KubeError",
+    "KubeEventSink",
+    "KubeForbidden",
+    "KubeNotFound",
+    "KubeScaleTarget",
+    "KubeUnavailable",
+    "LogEventSink",
+    "call_api",
+    "load_api_client",
+    "read_json",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -34,129 +56,8 @@ T = TypeVar("T")
 COMPONENT = "recharge-autoscaler"
 
 
-class KubeError(OperationalError):
-    """An API server call failed; ``kind`` labels the error metric (forbidden, conflict, unavailable, ...)."""
-
-    kind = "api"
-
-
-class KubeForbidden(KubeError):
-    kind = "forbidden"
-
-
-class KubeNotFound(KubeError):
-    kind = "not_found"
-
-
-class KubeConflict(KubeError):
-    kind = "conflict"
-
-
-class KubeUnavailable(KubeError):
-    kind = "unavailable"
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Connection resets, timeouts and refused connections (urllib3 raises a zoo of types for them)."""
-    import urllib3.exceptions as u3
-
-    return isinstance(exc, u3.HTTPError | OSError | TimeoutError)
-
-
-def call_api(
-    fn: Callable[[], T],
-    *,
-    verb: str,
-    resource: str,
-    namespace: str,
-    name: str = "",
-    retries: int = 3,
-    backoff: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
-) -> T:
-    """Run one API call, mapping failures to :class:`KubeError` subclasses with actionable messages.
-
-    ``resource`` is the RBAC resource (``deployments/scale``); ``verb`` the RBAC verb (``patch``). 409 is
-    raised as :class:`KubeConflict` at once (the caller re-reads); 429, 5xx and transport errors are retried
-    ``retries`` times with exponential back-off.
-    """
-    from kubernetes.client.exceptions import ApiException
-
-    what = f"{resource} {namespace}/{name}" if name else f"{resource} in namespace {namespace}"
-    last = ""
-    for attempt in range(retries + 1):
-        try:
-            return fn()
-        except ApiException as exc:
-            status, msg = int(exc.status or 0), _server_message(exc)
-            if status in (401, 403):
-                raise KubeForbidden(
-                    f"forbidden: the service account needs '{verb}' on '{resource}' in namespace {namespace} "
-                    f"(API server: {msg})"
-                ) from None
-            if status == 404:
-                raise KubeNotFound(f"{what} not found (API server: {msg}); check controller.target") from None
-            if status == 409:
-                raise KubeConflict(f"{verb} {what}: conflict ({msg})") from None
-            if status != 429 and status < 500:
-                raise KubeError(f"{verb} {what} rejected with HTTP {status}: {msg}") from None
-            last = f"HTTP {status}: {msg}"
-        except Exception as exc:
-            if not _is_transient(exc):
-                raise
-            cause = getattr(exc, "reason", None) or exc  # urllib3's MaxRetryError wraps the real error
-            last = f"{type(cause).__name__}: {cause}"
-        if attempt < retries:
-            delay = backoff * (2**attempt)
-            log.warning("%s %s failed (%s); retrying in %.1fs", verb, what, last, delay)
-            sleep(delay)
-    raise KubeUnavailable(f"{verb} {what} failed after {retries + 1} attempts ({last})")
-
-
-def _server_message(exc: Any) -> str:
-    try:
-        body = json.loads(exc.body or "{}")
-        return str(body.get("message") or exc.reason)
-    except (ValueError, TypeError, AttributeError):
-        return str(getattr(exc, "reason", "") or exc)
-
-
-def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
-    """An ApiClient from ``kubeconfig`` (file), else in-cluster service account, else ``~/.kube/config``."""
-    from kubernetes import client, config
-
-    try:
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            cfg = client.Configuration()
-            config.load_incluster_config(client_configuration=cfg)
-            return client.ApiClient(cfg)
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
-    except config.ConfigException as exc:
-        where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise ConfigError(
-            f"{where}: cannot load Kubernetes credentials ({exc}); pass --kubeconfig or run in-cluster"
-        ) from None
-
-
 def _annotations(obj: dict[str, Any]) -> dict[str, str]:
     return dict((obj.get("metadata") or {}).get("annotations") or {})
-
-
-def read_json(response: Any) -> dict[str, Any]:
-    """The JSON body of a ``_preload_content=False`` response.
-
-    Objects are read as plain JSON rather than the client's generated models: those reject objects that
-    omit fields they consider required (an HPA without status yet, a field added by a newer server), and
-    the controller only needs a handful of fields.
-    """
-    data = getattr(response, "data", response)
-    try:
-        doc = json.loads(data)
-    except (TypeError, ValueError) as exc:
-        raise KubeError(f"API server returned a body that is not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise KubeError("API server returned JSON that is not an object")
-    return doc
 
 
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:

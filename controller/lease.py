@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from controller.kube import KubeConflict, KubeError, KubeNotFound, call_api, read_json
+from forecaster.kubeapi import KubeConflict, KubeError, KubeNotFound, call_api, read_json
 
 log = logging.getLogger(__name__)
 

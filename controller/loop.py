@@ -90,7 +90,7 @@ class ConfigMapStateStore:
         return f"configmap {self.namespace}/{self.name}"
 
     def _call(self, fn: Any, verb: str) -> Any:
-        from controller.kube import call_api
+        from forecaster.kubeapi import call_api
 
         return call_api(
             fn, verb=verb, resource="configmaps", namespace=self.namespace, name=self.name, retries=1
@@ -105,7 +105,7 @@ class ConfigMapStateStore:
         )
 
     def load(self) -> ControllerState | None:
-        from controller.kube import KubeNotFound
+        from forecaster.kubeapi import KubeNotFound
 
         try:
             cm = self._read()
@@ -120,7 +120,7 @@ class ConfigMapStateStore:
             raise StoreError(f"{self.describe()}: state is not valid JSON ({exc})") from None
 
     def save(self, state: ControllerState) -> None:
-        from controller.kube import KubeConflict
+        from forecaster.kubeapi import KubeConflict
 
         text = json.dumps(state.to_dict(), separators=(",", ":"))
         for _ in range(3):
@@ -132,7 +132,7 @@ class ConfigMapStateStore:
         raise StoreError(f"{self.describe()}: state not saved: conflicting writers")
 
     def _save_once(self, text: str) -> None:
-        from controller.kube import KubeNotFound
+        from forecaster.kubeapi import KubeNotFound
 
         try:
             cm = self._read()

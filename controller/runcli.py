@@ -37,6 +37,7 @@ from controller.loop import (
 from controller.ports import EventSink, LoadSource
 from forecaster.configbase import Duration, build, check, load_yaml
 from forecaster.errors import ConfigError
+from forecaster.kubeapi import pod_namespace
 from forecaster.ports import ForecastStore
 
 if TYPE_CHECKING:
@@ -72,22 +73,6 @@ def _resolve(base: Path, path: str) -> str:
     return os.path.normpath(p if p.is_absolute() else base / p)
 
 
-SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-
-
-def pod_namespace(fallback: str = "default", path: str | None = None) -> str:
-    """The namespace this pod runs in (service-account namespace file), else ``fallback``.
-
-    An unset ``store.configmap.namespace`` means exactly this, for the forecast job too ("the pod's own
-    namespace, or 'default' outside a cluster"), so controller and job read and write the same ConfigMap.
-    """
-    try:
-        ns = Path(path or SERVICE_ACCOUNT_NAMESPACE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return fallback
-    return ns or fallback
-
-
 def build_store(raw: dict[str, Any], base: Path, api_client: Any, default_ns: str) -> ForecastStore:
     """The forecast store the job writes to (top-level ``store`` section of the same file).
 
@@ -100,18 +85,11 @@ def build_store(raw: dict[str, Any], base: Path, api_client: Any, default_ns: st
         "store" in raw, "store", "section is required by `run` (where the forecast job writes the forecast)"
     )
     store = build(StoreConfig, raw["store"], "store")
-    if store.kind == "file":
-        from forecaster.store import FileStore
+    if store.file is not None:
+        store = replace(store, file=replace(store.file, path=_resolve(base, store.file.path)))
+    from forecaster.store import open_store
 
-        assert store.file is not None
-        return FileStore(_resolve(base, store.file.path))
-    from kubernetes import client
-
-    from forecaster.configmap_store import ConfigMapStore
-
-    assert store.configmap is not None
-    cm = store.configmap
-    return ConfigMapStore(client.CoreV1Api(api_client), cm.namespace or default_ns, cm.name, cm.key)
+    return open_store(store, api_client=api_client, default_namespace=default_ns)
 
 
 def build_load(cfg: ControllerConfig, raw: dict[str, Any], base: Path) -> LoadSource:
@@ -265,7 +243,7 @@ def run_forever(loop: ControlLoop, *, stop: threading.Event, health_port: int, m
 
 
 def main(args: argparse.Namespace) -> int:
-    from controller.kube import load_api_client
+    from forecaster.kubeapi import load_api_client
 
     cfg = load_controller_config(args.config)
     try:

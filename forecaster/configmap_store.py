@@ -10,7 +10,6 @@ never deletes: any failure leaves the previous forecast in place.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -58,34 +57,27 @@ class ConfigMapStore:
         return f"configmap {self.namespace}/{self.name} key {self.key}"
 
     def _call(self, fn: Callable[[], T], verb: str) -> T:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
+        """One API call under the shared policy (forecaster.kubeapi); every failure becomes a StoreError."""
+        from forecaster.kubeapi import KubeConflict, KubeError, KubeNotFound, call_api
 
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                return fn()
-            except ApiException as exc:
-                status, msg = int(exc.status or 0), _message(exc)
-                if status in (401, 403):
-                    raise StoreError(
-                        f"{self.describe()}: forbidden: the service account needs '{verb}' on 'configmaps' "
-                        f"in namespace {self.namespace} (API server: {msg})"
-                    ) from None
-                if status == 404:
-                    raise _NotFound(msg) from None
-                if status == 409:
-                    raise _Conflict(msg) from None
-                if status != 429 and status < 500:
-                    raise StoreError(
-                        f"{self.describe()}: {verb} rejected with HTTP {status}: {msg}"
-                    ) from None
-                last = f"HTTP {status}: {msg}"
-            except (HTTPError, OSError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            if attempt < self.retries:
-                self.sleep(self.backoff * (2**attempt))
-        raise StoreError(f"{self.describe()}: {verb} failed after {self.retries + 1} attempts ({last})")
+        try:
+            return call_api(
+                fn,
+                verb=verb,
+                resource="configmaps",
+                namespace=self.namespace,
+                name=self.name,
+                retries=self.retries,
+                backoff=self.backoff,
+                sleep=self.sleep,
+                hint="",
+            )
+        except KubeNotFound as exc:
+            raise _NotFound(str(exc)) from None
+        except KubeConflict as exc:
+            raise _Conflict(str(exc)) from None
+        except KubeError as exc:
+            raise StoreError(f"{self.describe()}: {exc}") from None
 
     def _read_cm(self) -> Any:
         return self._call(
@@ -172,9 +164,3 @@ class ConfigMapStore:
         except _NotFound:
             raise _Conflict("deleted while writing") from None
 
-
-def _message(exc: Any) -> str:
-    try:
-        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
-    except (ValueError, TypeError, AttributeError):
-        return str(getattr(exc, "reason", "") or exc)

@@ -15,7 +15,6 @@ import math
 import os
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,13 +23,12 @@ from forecaster.durations import format_duration
 from forecaster.errors import ConfigError, StoreError
 from forecaster.filesource import FileSource
 from forecaster.job import JobRun, ScheduledJob, run_once
-from forecaster.jobconfig import ConfigMapStoreConfig, JobConfig, load_job_config
+from forecaster.jobconfig import JobConfig, load_job_config
 from forecaster.jobmetrics import JobMetrics
 from forecaster.ports import ForecastStore, HistorySource
 
 log = logging.getLogger(__name__)
 
-_SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 
 
 def register(subparsers: Any) -> None:
@@ -61,37 +59,9 @@ def build_source(cfg: JobConfig) -> HistorySource:
 
 
 def build_store(cfg: JobConfig) -> ForecastStore:
-    if cfg.store.kind == "file":
-        from forecaster.store import FileStore
+    from forecaster.store import open_store
 
-        assert cfg.store.file is not None
-        return FileStore(cfg.store.file.path)
-    assert cfg.store.configmap is not None
-    return _configmap_store(cfg.store.configmap)
-
-
-def _configmap_store(cm: ConfigMapStoreConfig) -> ForecastStore:
-    from kubernetes import client, config  # only when a ConfigMap store is configured
-
-    try:
-        if cm.kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            config.load_incluster_config()
-        else:
-            config.load_kube_config(config_file=cm.kubeconfig, context=cm.context)
-    except Exception as exc:
-        raise ConfigError(
-            f"store.configmap: cannot load Kubernetes credentials ({exc}); run in a pod with a "
-            "service account or set store.configmap.kubeconfig"
-        ) from None
-    namespace = cm.namespace
-    if namespace is None:
-        try:
-            namespace = Path(_SA_NAMESPACE).read_text(encoding="utf-8").strip() or "default"
-        except OSError:
-            namespace = "default"
-    from forecaster.configmap_store import ConfigMapStore
-
-    return ConfigMapStore(client.CoreV1Api(), namespace, cm.name, cm.key)
+    return open_store(cfg.store)
 
 
 def _setup_logging(args: argparse.Namespace, cfg: JobConfig) -> None:

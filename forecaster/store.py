@@ -12,9 +12,14 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from forecaster.artifact import ForecastArtifact
-from forecaster.errors import StoreError
+from forecaster.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from forecaster.jobconfig import StoreConfig
+    from forecaster.ports import ForecastStore
 
 
 class FileStore:
@@ -80,3 +85,32 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def open_store(
+    store: StoreConfig, *, api_client: Any | None = None, default_namespace: str | None = None
+) -> ForecastStore:
+    """The forecast store a ``store`` section names: the job writes and the controller reads through it.
+
+    A ConfigMap store uses ``api_client`` when given (the controller's), else credentials from
+    ``store.configmap.kubeconfig`` / in-cluster; an unset namespace is ``default_namespace``, else the pod's
+    own namespace (:func:`forecaster.kubeapi.pod_namespace`), so job and controller agree on the ConfigMap.
+    """
+    if store.kind == "file":
+        assert store.file is not None
+        return FileStore(store.file.path)
+    from kubernetes import client
+
+    from forecaster.configmap_store import ConfigMapStore
+    from forecaster.kubeapi import load_api_client, pod_namespace
+
+    cm = store.configmap
+    assert cm is not None
+    if api_client is None:
+        advice = "run in a pod with a service account or set store.configmap.kubeconfig"
+        try:
+            api_client = load_api_client(cm.kubeconfig, cm.context, advice=advice)
+        except ConfigError as exc:
+            raise ConfigError(f"store.configmap: {exc}") from None
+    namespace = cm.namespace or default_namespace or pod_namespace()
+    return ConfigMapStore(client.CoreV1Api(api_client), namespace, cm.name, cm.key)

@@ -303,11 +303,14 @@ def test_forecast_configmap_namespace_default_matches_the_job(
 
     from controller import runcli
     from controller.config import load_controller_config
+    from forecaster import kubeapi
+    from forecaster.jobcli import build_store
+    from forecaster.jobconfig import load_job_config
 
     sa_file = tmp_path / "namespace"
     if sa_namespace is not None:
         sa_file.write_text(sa_namespace + "\n")
-    monkeypatch.setattr(runcli, "SERVICE_ACCOUNT_NAMESPACE", str(sa_file))
+    monkeypatch.setattr(kubeapi, "SERVICE_ACCOUNT_NAMESPACE", str(sa_file))
     ns_line = f", namespace: {store_ns}" if store_ns else ""
     (tmp_path / "config.yaml").write_text(f"""
 store:
@@ -322,3 +325,17 @@ controller:
     cfg = load_controller_config(path)
     loop = runcli.build_loop(argparse.Namespace(config=path, dry_run=False), cfg, client.ApiClient())
     assert loop.deps.store.describe().startswith(f"configmap {expected}/recharge-autoscaler-forecast ")
+    # The forecast job resolves the same ConfigMap from the same section.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    job_cfg = tmp_path / "job.yaml"
+    name = "{name: recharge-autoscaler-forecast"
+    job_yaml = (tmp_path / "config.yaml").read_text().replace(name, f"{{kubeconfig: {kubeconfig}, {name[1:]}")
+    job_cfg.write_text(job_yaml + "source: {kind: file, file: {path: h.csv}}\n")
+    job_store = build_store(load_job_config(job_cfg))
+    assert job_store.describe() == loop.deps.store.describe()

@@ -118,7 +118,7 @@ def test_invalid_artifact_is_refused(kube_api: KubeApiServer, kube_client: Any) 
     [
         (403, "GET", "needs 'get' on 'configmaps' in namespace payments"),
         (403, "PUT", "needs 'update' on 'configmaps' in namespace payments"),
-        (500, "GET", "get failed after 4 attempts .*HTTP 500"),
+        (500, "GET", "get configmaps payments/recharge-forecast failed after 4 attempts .*HTTP 500"),
     ],
     ids=["forbidden-read", "forbidden-update", "server-error"],
 )
