@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 def main() -> int:
     for script in ("forecast_bench.py", "policy_bench.py"):
         print(f"== {script}", flush=True)
-        rc = subprocess.call([sys.executable, str(HERE / script), *sys.argv[1:]])
+        rc = subprocess.call([sys.executable, str(HERE / script)])
         if rc:
             return rc
     return 0
