@@ -5,6 +5,10 @@ needs, whether max replicas or a quota is hit, when scale-ups must be requested,
 the forecast has been, and how the predictive controller compares with a plain HPA and the physical limit
 on recent history. The page has no scripts and loads nothing from the network; charts are PNGs embedded
 as data URIs. Each table on the page is rendered from the same rounded frame written to its CSV.
+
+The replica plan, its scale-up schedule, warm-ups, risks and cost come from the controller's own decision
+core replayed through the forecast (:func:`controller.whatif.capacity_plan` over
+:func:`controller.plan.build_plan`), so the page shows what the controller will do, not an estimate of it.
 """
 
 from __future__ import annotations
@@ -17,8 +21,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from controller.config import ControllerConfig
 from controller.report_html import Card, Section, render
-from controller.whatif import Plan, capacity_plan, cluster_of
+from controller.whatif import (
+    RISK_COLUMNS,
+    SCHEDULE_COLUMNS,
+    WARMUP_COLUMNS,
+    Plan,
+    artifact_from_frame,
+    capacity_plan,
+    with_warmups,
+)
+from forecaster.artifact import ForecastArtifact
 from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import UserError
 
@@ -53,6 +67,7 @@ def register(subparsers: Any) -> None:
         help="fast model used by the simulated predictive policy (refitted daily)",
     )
     p.add_argument("--quota-tps", type=float, default=None, help="downstream quota in req/s to flag")
+    p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups (as `plan`)")
     p.set_defaults(func=run)
 
 
@@ -60,9 +75,9 @@ def run(args: argparse.Namespace) -> int:
     from controller.simcli import controller_config_from_args, load_rate
     from forecaster.cleaning import clean
     from forecaster.cliargs import calendar_from_args
-    from forecaster.pipeline import run_forecast
+    from forecaster.pipeline import run_forecast, to_artifact
 
-    cfg = controller_config_from_args(args)
+    cfg = with_warmups(controller_config_from_args(args), args)
     horizon = parse_duration(args.horizon, what="--horizon")
     sim_span = parse_duration(args.simulate_days, what="--simulate-days", allow_zero=True)
     if args.quota_tps is not None and not args.quota_tps > 0:
@@ -76,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
     series = clean(rate.rename("y").rename_axis("ds"), where=args.history)
     calendar = calendar_from_args(args)
     result = run_forecast(series, horizon, model=args.model, calendar=calendar)
+    # Created at the history's end, as `plan` and `whatif` do: the same forecast gives the same plan.
+    artifact = to_artifact(
+        result, created_at=pd.Timestamp(series.y.index[-1]), source=f"file:{args.history}", series=series
+    )
     sim = _simulate_recent(rate, cfg, args, sim_span, calendar) if sim_span > pd.Timedelta(0) else None
     build_report(
         out,
@@ -87,29 +106,10 @@ def run(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         source=args.history,
         sim=sim,
-        warmups=_ramp_warmups(result, series, cfg, args.history),
+        artifact=artifact,
     )
     print(f"report written to {out / 'index.html'}")
     return 0
-
-
-def _ramp_warmups(result: Any, series: Any, cfg: Any, source: str) -> pd.DataFrame:
-    """Warm-ups the controller's planner would issue over the horizon (ramps and events of the forecast)."""
-    import dataclasses
-
-    from controller.config import Duration
-    from controller.warmup import plan_warmups
-    from forecaster.pipeline import to_artifact
-
-    start = pd.Timestamp(result.frame["ds"].iloc[0])
-    artifact = to_artifact(result, created_at=start, source=source, series=series)
-    span = result.freq * len(result.frame)
-    wcfg = dataclasses.replace(cfg.warmup, lookahead=Duration(span.total_seconds()))
-    actions = plan_warmups(artifact, target="recharge", now=start, config=wcfg, replicas=0)
-    return pd.DataFrame(
-        [{"issue_at": a.at.isoformat(), "reason": a.reason, "message": a.message} for a in actions],
-        columns=["issue_at", "reason", "message"],
-    )
 
 
 def _simulate_recent(
@@ -149,21 +149,25 @@ def build_report(
     *,
     rate: pd.Series,
     result: Any,
-    cfg: Any,
+    cfg: ControllerConfig,
     price: float,
     quota: float | None,
     timezone: str,
     source: str,
     sim: pd.DataFrame | None,
-    warmups: pd.DataFrame | None = None,
+    artifact: ForecastArtifact | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Write CSVs and index.html into ``out``; returns the frames written (by CSV name)."""
+    """Write CSVs and index.html into ``out``; returns the frames written (by CSV name).
+
+    The replica plan is the controller's own (:func:`controller.whatif.capacity_plan`, i.e. the decide()
+    replay of ``plan``) on ``artifact`` (default: the result's frame, as if forecast at its first interval).
+    """
     from controller import report_charts as charts
 
-    cluster = cluster_of(cfg, price)
     fc = result.frame.reset_index(drop=True)
     freq: pd.Timedelta = result.freq
-    plan = capacity_plan(fc, freq, cluster, quota_tps=quota)
+    art = artifact if artifact is not None else artifact_from_frame(fc, freq)
+    plan = capacity_plan(art, cfg, quota_tps=quota, price_per_replica_hour=price)
     tz = timezone
     csv: dict[str, pd.DataFrame] = {}
 
@@ -175,14 +179,12 @@ def build_report(
     csv["forecast.csv"] = fc_out
     events = result.events if isinstance(result.events, pd.DataFrame) else pd.DataFrame()
     csv["events.csv"] = events.reset_index(drop=True)
-    plan_frame = plan.frame.assign(
-        peak_upper=plan.frame["peak_upper"].round(3), yhat=plan.frame["yhat"].round(3)
-    )
-    csv["plan.csv"] = plan_frame
-    schedule = pd.DataFrame(plan.schedule, columns=["request_at", "warm_at", "ready_by", "from", "to"])
+    rounded = {c: plan.frame[c].round(3) for c in ("yhat", "yhat_lower", "yhat_upper", "peak_upper")}
+    csv["plan.csv"] = plan.frame.assign(**rounded, replica_hours=plan.frame["replica_hours"].round(4))
+    schedule = pd.DataFrame(plan.schedule, columns=SCHEDULE_COLUMNS)
     csv["scaleups.csv"] = schedule
-    ramp_warmups = warmups if warmups is not None else pd.DataFrame(columns=["issue_at", "reason", "message"])
-    csv["warmups.csv"] = ramp_warmups
+    warmups = pd.DataFrame(plan.warmups, columns=WARMUP_COLUMNS)
+    csv["warmups.csv"] = warmups
     peak_days = _peak_days(plan, freq, tz, price)
     csv["peak_days.csv"] = peak_days
     cost = _cost_outlook(plan, freq, price)
@@ -192,9 +194,7 @@ def build_report(
     sim_table = _sim_table(sim) if sim is not None else None
     if sim_table is not None:
         csv["simulation.csv"] = sim_table
-    risks = pd.DataFrame(
-        plan.risks, columns=["kind", "start", "end", "peak_rate", "replicas_needed", "limit"]
-    )
+    risks = pd.DataFrame(plan.risks, columns=RISK_COLUMNS)
     csv["risks.csv"] = risks
     for name, frame in csv.items():
         _write_csv(frame, out / name)
@@ -208,7 +208,7 @@ def build_report(
         Card(
             "replicas needed at peak",
             str(s["max_replicas_needed"]),
-            "bad" if s["max_replicas_needed"] > cluster.max_replicas else "",
+            "bad" if s["max_replicas_needed"] > cfg.ceiling else "",
         ),
         Card("hours capped at max replicas", f"{_r(s['hours_at_max'])}", "bad" if s["hours_at_max"] else ""),
         Card(f"cost over {format_duration(freq * len(fc))}", f"{_r(s['cost'], 2)}"),
@@ -233,15 +233,19 @@ def build_report(
         ),
         Section(
             "Replica plan",
-            f"Replicas = ceil(peak upper x (1 + {cluster.headroom:g}) / "
-            f"{cluster.capacity_per_replica:g} req/s), between {cluster.min_replicas} and "
-            f"{cluster.max_replicas}. Each scale-up is requested {format_duration(cluster.lead)} ahead "
-            f"(start-up {format_duration(cluster.startup)} + warm-up "
-            f"{format_duration(cluster.warmup_time)}).",
-            images=[("replica plan", charts.plan_chart(plan.frame, schedule, cluster.max_replicas, tz))],
+            f"Replicas ready and warm in each interval, from the controller's own decide() replayed "
+            f"through the forecast (as `recharge-autoscaler plan`): each interval needs its peak upper "
+            f"band, or its mean + {cfg.headroom:.0%} headroom if more, at {cfg.capacity_per_replica:g} "
+            f"req/s per replica, between {cfg.min_replicas} and {cfg.max_replicas}; scale-ups are requested "
+            f"{format_duration(cfg.lead)} ahead (start-up "
+            f"{format_duration(pd.Timedelta(seconds=float(cfg.startup)))} + warm-up "
+            f"{format_duration(pd.Timedelta(seconds=float(cfg.warmup_time)))}), with the configured "
+            "stabilisation and rate limits.",
+            images=[("replica plan", charts.plan_chart(plan.frame, schedule, cfg.max_replicas, tz))],
             tables=[
                 ("Peak days", peak_days, "peak_days.csv"),
-                ("Cache warm-ups before forecast ramps and events", ramp_warmups, "warmups.csv"),
+                ("Cache warm-ups the controller issues: ramps, events, new replicas (first 24)",
+                 warmups.head(24), "warmups.csv"),
                 ("Scale-ups (first 24)", schedule.head(24), "scaleups.csv"),
             ],
             bullets=[
@@ -253,7 +257,8 @@ def build_report(
         ),
         Section(
             "Risks",
-            "Windows where the plan hits max replicas or the forecast exceeds the declared quota.",
+            "Windows where the replicas ready fall short of the need at max replicas (max_replicas) or "
+            "below it (short: a rate limit held the scale-up back), or the forecast exceeds the quota.",
             tables=[("Risk windows", risks, "risks.csv")] if len(risks) else [],
             bullets=[] if len(risks) else ["No risk windows in the horizon."],
         ),
@@ -273,7 +278,7 @@ def build_report(
                 "The same decide() the controller runs, replayed with daily-refitted forecasts made "
                 "only from earlier "
                 "data, against a Kubernetes HPA and the oracle (perfect foresight, the physical limit).",
-                images=[("simulation", charts.simulation_chart(tl, cluster.capacity_per_replica, tz))]
+                images=[("simulation", charts.simulation_chart(tl, cfg.capacity_per_replica, tz))]
                 if tl
                 else [],
                 tables=[("Policies", sim_table, "simulation.csv")],
@@ -286,7 +291,7 @@ def build_report(
     subtitle = (
         f"{source}: history {rate.index[0].isoformat()} to {rate.index[-1].isoformat()}; "
         f"forecast {pd.Timestamp(fc['ds'].iloc[0]).isoformat()} + {format_duration(freq * len(fc))}; "
-        f"capacity {cluster.capacity_per_replica:g} req/s per replica"
+        f"capacity {cfg.capacity_per_replica:g} req/s per replica"
     )
     page = render("Recharge capacity report", subtitle, cards, sections)
     (out / "index.html").write_text(page, encoding="utf-8")
@@ -309,7 +314,7 @@ def _peak_days(plan: Plan, freq: pd.Timedelta, tz: str, price: float) -> pd.Data
     rows = []
     for day, g in f.groupby("day", sort=True):
         i = int(g["peak_upper"].to_numpy().argmax())
-        rh = float(g["replicas"].sum() * hours)
+        rh = float(g["replica_hours"].sum())
         rows.append(
             {
                 "day": f"{pd.Timestamp(day):%a} {day}",
@@ -328,7 +333,7 @@ def _peak_days(plan: Plan, freq: pd.Timedelta, tz: str, price: float) -> pd.Data
 
 def _cost_outlook(plan: Plan, freq: pd.Timedelta, price: float) -> pd.DataFrame:
     hours = len(plan.frame) * freq.total_seconds() / 3600
-    rh = plan.summary["replica_hours"]
+    rh = float(plan.frame["replica_hours"].sum())
     per_day = rh / hours * 24 if hours else 0.0
     return pd.DataFrame(
         [

@@ -5,7 +5,16 @@ hours", "what if start-up doubles": this module answers with the peak demand, re
 hours the max-replicas cap or a downstream quota (e.g. the payment gateway's TPS limit) would be exceeded, the
 scale-up / warm-up schedule and the cost, each next to the unchanged baseline.
 
-The planning core (:func:`apply_scenario`, :func:`capacity_plan`) is pure; :func:`run` wires the CLI.
+Every plan is the offline replay of the controller itself: :func:`capacity_plan` steps the same
+:func:`controller.decision.decide` the live loop runs through the (scenario-adjusted) forecast with
+:func:`controller.plan.build_plan`, so lead time, stabilisation, rate limits, tolerance, min/max and the
+``exceed`` mode apply exactly as in production, and the baseline equals ``recharge-autoscaler plan`` for the
+same history and config. A row is *at max replicas* when the replicas ready for it are at the cap and fewer
+than it needs (decide's ``MaxCapacityExceeded``), *short* when fewer than it needs below the cap (a rate limit
+or stabilisation held the scale-up back).
+
+:func:`apply_scenario`, :func:`scenario_artifact` and :func:`capacity_plan` are pure; :func:`run` wires
+the CLI.
 Zone rule for ``--event``: times must carry a UTC offset (``2026-12-01T00:00+07:00`` or ``...Z``) unless
 ``--timezone`` is given, in which case zone-less times are wall-clock times in that zone. A zone-less time
 without ``--timezone`` is an error, because it would silently shift the window by the zone offset.
@@ -14,8 +23,9 @@ without ``--timezone`` is an error, because it would silently shift the window b
 from __future__ import annotations
 
 import argparse
+import bisect
+import dataclasses
 import json
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -24,12 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from controller.config import ControllerConfig
+from controller.plan import build_plan
+from forecaster.artifact import Event, ForecastArtifact, Interval
 from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import UserError
 
-DEFAULT_STARTUP = pd.Timedelta(seconds=90)
-DEFAULT_WARMUP = pd.Timedelta(seconds=30)
 VALUE_COLUMNS = ("yhat", "yhat_lower", "yhat_upper", "peak_upper")
+RISK_COLUMNS = ["kind", "start", "end", "peak_rate", "replicas_needed", "replicas_ready", "limit", "reason"]
+SCHEDULE_COLUMNS = ["request_at", "warm_at", "ready_by", "needed_at", "from", "to"]
+WARMUP_COLUMNS = ["issue_at", "key", "reason", "message"]
 
 
 @dataclass(frozen=True)
@@ -41,46 +55,21 @@ class EventWindow:
 
 
 @dataclass(frozen=True)
-class Cluster:
-    """What capacity a plan can use and what it costs."""
-
-    capacity_per_replica: float
-    headroom: float = 0.1
-    min_replicas: int = 1
-    max_replicas: int = 100
-    startup: pd.Timedelta = DEFAULT_STARTUP
-    warmup_time: pd.Timedelta = DEFAULT_WARMUP
-    price_per_replica_hour: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not (self.capacity_per_replica > 0 and math.isfinite(self.capacity_per_replica)):
-            raise UserError(
-                f"--capacity-per-replica must be > 0 requests per second, got {self.capacity_per_replica}"
-            )
-
-    @property
-    def lead(self) -> pd.Timedelta:
-        return self.startup + self.warmup_time
-
-
-@dataclass(frozen=True)
 class Scenario:
     name: str
     growth: float = 0.0  # fraction: 0.2 = +20%
     events: tuple[EventWindow, ...] = ()
-    cluster: Cluster | None = None  # None: the baseline cluster
 
 
 @dataclass
 class Plan:
     scenario: str
-    frame: pd.DataFrame  # per interval: ds, demand columns, need, replicas, capped, over_quota
-    hourly: pd.DataFrame  # per hour: ds, peak_rate, replicas
+    frame: pd.DataFrame  # per interval: build_plan's columns + capped, short, over_quota, replica_hours
+    hourly: pd.DataFrame  # per hour: ds, peak_rate, mean_rate, replicas, need
     risks: list[dict[str, Any]]
-    schedule: list[dict[str, Any]]  # scale-ups: request_at, ready_by, replicas, warm-up
+    schedule: list[dict[str, Any]]  # scale-ups: request_at, warm_at, ready_by, needed_at, from, to
+    warmups: list[dict[str, Any]] = field(default_factory=list)  # issue_at, key, reason, message
     summary: dict[str, Any] = field(default_factory=dict)
-
-
 def parse_growth(text: str) -> float:
     """``'20%'``, ``'+20%'``, ``'-5%'`` -> fraction. Growth below -100% is an error."""
     m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*%\s*", text)
@@ -153,133 +142,198 @@ def apply_scenario(forecast: pd.DataFrame, interval: pd.Timedelta, scenario: Sce
     return out
 
 
-def _windows(mask: np.ndarray, ds: pd.DatetimeIndex, interval: pd.Timedelta) -> list[tuple[int, int]]:
-    runs, start = [], None
-    for i, m in enumerate(mask):
-        if m and start is None:
-            start = i
-        if not m and start is not None:
-            runs.append((start, i))
-            start = None
-    if start is not None:
-        runs.append((start, len(mask)))
-    return runs
+def artifact_from_frame(
+    frame: pd.DataFrame, interval: pd.Timedelta, *, base: ForecastArtifact | None = None
+) -> ForecastArtifact:
+    """A forecast artifact with the frame's intervals (``peak_upper`` defaults to ``yhat_upper``).
+
+    With ``base``, everything else (creation time, zone, events, quality) is kept from it; without, the
+    artifact is created at the first interval, as if the forecast had just been made.
+    """
+    f = frame.reset_index(drop=True)
+    peak = f["peak_upper"] if "peak_upper" in f else f["yhat_upper"]
+    ivs = tuple(
+        Interval(pd.Timestamp(ds), float(m), float(lo), float(hi), float(p))
+        for ds, m, lo, hi, p in zip(f["ds"], f["yhat"], f["yhat_lower"], f["yhat_upper"], peak, strict=True)
+    )
+    if not ivs:
+        raise UserError("the forecast has no intervals to plan: use a longer --horizon")
+    seconds = int(interval.total_seconds())
+    if base is not None:
+        return dataclasses.replace(base, intervals=ivs, interval_seconds=seconds,
+                                   horizon_seconds=seconds * len(ivs))
+    start = ivs[0].ds
+    return ForecastArtifact(
+        created_at=start, model="whatif", timezone=str(start.tz or "UTC"), interval_seconds=seconds,
+        band_level=0.9, history_start=start, history_end=start, history_points=0, source="whatif",
+        horizon_seconds=seconds * len(ivs), intervals=ivs,
+    )
+
+
+def scenario_artifact(forecast: ForecastArtifact, scenario: Scenario) -> ForecastArtifact:
+    """The forecast scaled by the scenario; its event windows are declared as promotions (for warm-ups)."""
+    interval = pd.Timedelta(seconds=forecast.interval_seconds)
+    scaled = apply_scenario(forecast.frame(), interval, scenario)
+    art = artifact_from_frame(scaled, interval, base=forecast)
+    extra = tuple(
+        Event(f"what-if {ev.text or ev.start.isoformat()}", "promotion", ev.start, ev.end, ev.factor)
+        for ev in scenario.events
+    )
+    return dataclasses.replace(art, events=(*art.events, *extra))
+
+
+def _windows(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where ``mask`` is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def capacity_plan(
-    forecast: pd.DataFrame,
-    interval: pd.Timedelta,
-    cluster: Cluster,
+    forecast: ForecastArtifact | pd.DataFrame,
+    config: ControllerConfig,
     *,
+    interval: pd.Timedelta | None = None,
     scenario: str = "baseline",
     quota_tps: float | None = None,
+    price_per_replica_hour: float = 0.0,
+    initial_replicas: int | None = None,
 ) -> Plan:
-    """Replicas for each forecast interval so that the peak upper band (plus headroom) is covered (pure)."""
-    f = forecast.reset_index(drop=True)
-    ds = pd.DatetimeIndex(f["ds"])
-    peak = (
-        f["peak_upper"].to_numpy(dtype=float) if "peak_upper" in f else f["yhat_upper"].to_numpy(dtype=float)
+    """The controller's own plan for the forecast (see :func:`controller.plan.build_plan`), summarised (pure).
+
+    A frame needs ``interval`` and is planned as if forecast at its first interval.
+    """
+    if isinstance(forecast, pd.DataFrame):
+        if interval is None:
+            raise ValueError("capacity_plan(): a forecast frame needs its interval")
+        forecast = artifact_from_frame(forecast, interval)
+    res = pd.Timedelta(seconds=forecast.interval_seconds)
+    plan, decisions = build_plan(forecast, config, initial_replicas=initial_replicas)
+    times = [d.at for d in decisions]
+    requested = np.asarray([d.replicas for d in decisions], dtype=np.int64)
+    ds = pd.DatetimeIndex(plan["ds"])
+    ready = plan["replicas"].to_numpy(dtype=np.int64)
+    need = plan["need"].to_numpy(dtype=np.int64)
+    peak = plan["peak_upper"].to_numpy(dtype=float)
+    hours_f = res.total_seconds() / 3600
+    capped = (ready < need) & (ready >= config.max_replicas)
+    short = (ready < need) & ~capped
+    over_quota = peak > quota_tps if quota_tps is not None else np.zeros(len(plan), bool)
+    # Replica-hours are billed from the request: the mean replicas requested while each row is current.
+    billed = []
+    for t in ds:
+        a, b = bisect.bisect_left(times, t), bisect.bisect_left(times, t + res)
+        billed.append(float(requested[a:b].mean()) if b > a else float(requested[max(a - 1, 0)]))
+    frame = plan.assign(
+        capped=capped, short=short, over_quota=over_quota, replica_hours=np.asarray(billed) * hours_f
     )
-    need = np.ceil(peak * (1 + cluster.headroom) / cluster.capacity_per_replica - 1e-9).astype(np.int64)
-    replicas = np.clip(need, cluster.min_replicas, cluster.max_replicas)
-    capped = need > cluster.max_replicas
-    over_quota = peak > quota_tps if quota_tps is not None else np.zeros(len(f), bool)
-    frame = pd.DataFrame(
-        {
-            "ds": ds,
-            "yhat": f["yhat"].to_numpy(dtype=float),
-            "peak_upper": peak,
-            "need": need,
-            "replicas": replicas,
-            "capped": capped,
-            "over_quota": over_quota,
-        }
-    )
-    hours = ds.floor("h")
     hourly = (
-        frame.groupby(hours)
-        .agg(
-            peak_rate=("peak_upper", "max"),
-            mean_rate=("yhat", "mean"),
-            replicas=("replicas", "max"),
-            need=("need", "max"),
-        )
+        frame.groupby(ds.floor("h"))
+        .agg(peak_rate=("peak_upper", "max"), mean_rate=("yhat", "mean"), replicas=("replicas", "max"),
+             need=("need", "max"))
+        .rename_axis("ds")
         .reset_index()
     )
-    hourly = hourly.rename(columns={"index": "ds"})
-    hourly.columns = ["ds", *hourly.columns[1:]]
     risks = []
-    for kind, mask in (("max_replicas", capped), ("quota", over_quota)):
-        for a, b in _windows(mask, ds, interval):
-            risks.append(
-                {
-                    "kind": kind,
-                    "start": ds[a].isoformat(),
-                    "end": (ds[b - 1] + interval).isoformat(),
-                    "peak_rate": round(float(peak[a:b].max()), 3),
-                    "replicas_needed": int(need[a:b].max()),
-                    "limit": cluster.max_replicas if kind == "max_replicas" else quota_tps,
-                }
-            )
-    schedule = []
-    prev = int(replicas[0])
-    for i in range(1, len(replicas)):
-        if replicas[i] > prev:
-            schedule.append(
-                {
-                    "request_at": (ds[i] - cluster.lead).isoformat(),
-                    "warm_at": (ds[i] - cluster.warmup_time).isoformat(),
-                    "ready_by": ds[i].isoformat(),
-                    "from": prev,
-                    "to": int(replicas[i]),
-                }
-            )
-        prev = int(replicas[i])
-    hours_f = interval.total_seconds() / 3600
-    replica_hours = float(replicas.sum() * hours_f)
+    for kind, mask in (("max_replicas", capped), ("short", short), ("quota", over_quota)):
+        for a, b in _windows(mask):
+            risks.append({
+                "kind": kind,
+                "start": ds[a].isoformat(),
+                "end": (ds[b - 1] + res).isoformat(),
+                "peak_rate": round(float(peak[a:b].max()), 3),
+                "replicas_needed": int(need[a:b].max()),
+                "replicas_ready": int(ready[a:b].min()),
+                "limit": config.max_replicas if kind != "quota" else quota_tps,
+                "reason": ",".join(sorted(set(frame["reason"].iloc[a:b]))),
+            })
+    schedule = _scale_ups(ds, ready, times, requested, res, config)
+    warmups = [
+        {"issue_at": d.at.isoformat(), "key": w.key, "reason": w.reason, "message": w.message}
+        for d in decisions for w in d.warmups
+    ]
+    replica_hours = float(frame["replica_hours"].sum())
     i_peak = int(np.argmax(peak))
     summary = {
         "scenario": scenario,
-        "peak_demand": float(f["yhat"].max()),
+        "peak_demand": float(plan["yhat"].max()),
         "peak_upper": float(peak.max()),
         "peak_at": ds[i_peak].isoformat(),
         "max_replicas_needed": int(need.max()),
-        "max_replicas_planned": int(replicas.max()),
+        "max_replicas_planned": int(ready.max()),
         "intervals_at_max": int(capped.sum()),
         "hours_at_max": float(capped.sum() * hours_f),
+        "hours_short": float(short.sum() * hours_f),
         "hours_over_quota": float(over_quota.sum() * hours_f),
         "replica_hours": replica_hours,
-        "cost": replica_hours * cluster.price_per_replica_hour,
+        "cost": replica_hours * price_per_replica_hour,
         "scale_ups": len(schedule),
+        "warmups": len(warmups),
         "risk_windows": len(risks),
-        "capacity_per_replica": cluster.capacity_per_replica,
-        "startup": format_duration(cluster.startup),
-        "lead": format_duration(cluster.lead),
+        "capacity_per_replica": float(config.capacity_per_replica),
+        "headroom": float(config.headroom),
+        "min_replicas": int(config.min_replicas),
+        "max_replicas": int(config.max_replicas),
+        "startup": format_duration(pd.Timedelta(seconds=float(config.startup))),
+        "lead": format_duration(config.lead),
     }
-    return Plan(scenario, frame, hourly, risks, schedule, summary)
+    return Plan(scenario, frame, hourly, risks, schedule, warmups, summary)
+
+
+def _scale_ups(
+    ds: pd.DatetimeIndex,
+    ready: np.ndarray,
+    times: list[pd.Timestamp],
+    requested: np.ndarray,
+    res: pd.Timedelta,
+    config: ControllerConfig,
+) -> list[dict[str, Any]]:
+    """Each rise of the ready replicas, with the request that readied it: the earliest tick from which the
+    controller kept requesting at least the new count until the end of the row."""
+    startup = pd.Timedelta(seconds=float(config.startup))
+    out = []
+    for i in range(1, len(ready)):
+        if ready[i] <= ready[i - 1]:
+            continue
+        k = bisect.bisect_left(times, ds[i] + res) - 1
+        while k > 0 and requested[k - 1] >= ready[i]:
+            k -= 1
+        at = times[max(k, 0)]
+        out.append({
+            "request_at": at.isoformat(),
+            "warm_at": (at + startup).isoformat(),
+            "ready_by": (at + config.lead).isoformat(),
+            "needed_at": ds[i].isoformat(),
+            "from": int(ready[i - 1]),
+            "to": int(ready[i]),
+        })
+    return out
 
 
 def register(subparsers: Any) -> None:
     from controller.simcli import add_cluster_arguments
+    from forecaster.cliargs import add_calendar_arguments
 
     p = subparsers.add_parser(
         "whatif",
         help="capacity plan under growth, event and cluster scenarios, against the baseline",
-        description="Forecast the history, apply scenarios and compare the capacity plan with the baseline. "
-        "With --config, --capacity-per-replica/--startup/--warmup-time/--max-replicas change the "
-        "scenario only (the baseline keeps the config's values).",
+        description="Forecast the history, apply scenarios and compare the controller's plan (the decide() "
+        "replay of `plan`) with the baseline. With --config, --capacity-per-replica/--startup/--warmup-time/"
+        "--min-replicas/--max-replicas change the scenario only (the baseline keeps the config's values).",
     )
     p.add_argument("--history", required=True, metavar="FILE", help="CSV/Parquet of request rate per second")
-    p.add_argument("--time-column", default=None)
-    p.add_argument("--value-column", default=None)
+    p.add_argument(
+        "--time-column", default=None, help="timestamp column (auto: ds, timestamp, time, date_time)"
+    )
+    p.add_argument("--value-column", default=None, help="value column (auto: y, value)")
     p.add_argument(
         "--timezone",
         default=None,
-        help="IANA zone for zone-less timestamps in the history and in --event (default: UTC for the "
-        "history; zone-less --event times are then an error)",
+        help="IANA zone for zone-less timestamps in the history and in --event, and of the calendar "
+        "(default: UTC for the history; zone-less --event times are then an error)",
     )
     p.add_argument("--counts", action="store_true", help="history values are counts per interval, not req/s")
     add_cluster_arguments(p)
+    add_calendar_arguments(p)
     p.add_argument("--growth", default="0%", help="traffic growth applied to the whole forecast, e.g. 20%%")
     p.add_argument(
         "--event",
@@ -296,95 +350,93 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--horizon", default="7d", help="forecast horizon (default 7d)")
     p.add_argument("--model", default="auto", help="forecasting model alias (default: auto)")
+    p.add_argument("--initial-replicas", type=int, default=None, metavar="N",
+                   help="replicas running when the horizon starts (default: what the first decision needs)")
+    p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups (as `plan`)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from controller.simcli import controller_config_from_args, load_rate
+    from controller.simcli import controller_config_from_args
 
     growth = parse_growth(args.growth)
     events = tuple(parse_event(e, timezone=args.timezone) for e in args.event)
     if args.quota_tps is not None and not args.quota_tps > 0:
         raise UserError(f"--quota-tps must be > 0 requests per second, got {args.quota_tps:g}")
+    if args.initial_replicas is not None and args.initial_replicas < 0:
+        raise UserError(f"--initial-replicas: must be >= 0, got {args.initial_replicas}")
     base_cfg, scen_cfg = _configs(args, controller_config_from_args)
     horizon = parse_duration(args.horizon, what="--horizon")
-    tz = args.timezone or "UTC"
-    ns = argparse.Namespace(**{**vars(args), "timezone": tz})
-    rate = load_rate(args.history, ns)
-    forecast, interval = forecast_rate(rate, horizon, model=args.model, timezone=tz, where=args.history)
-    price = args.price_per_replica_hour
-    base = capacity_plan(forecast, interval, cluster_of(base_cfg, price), quota_tps=args.quota_tps)
-    scen_frame = apply_scenario(forecast, interval, Scenario("scenario", growth, events))
-    scen = capacity_plan(
-        scen_frame, interval, cluster_of(scen_cfg, price), scenario="scenario", quota_tps=args.quota_tps
-    )
+    ns = argparse.Namespace(**{**vars(args), "timezone": args.timezone or "UTC"})
+    artifact = forecast_artifact(ns, horizon)
+    opts: dict[str, Any] = {
+        "quota_tps": args.quota_tps,
+        "price_per_replica_hour": args.price_per_replica_hour,
+        "initial_replicas": args.initial_replicas,
+    }
+    base = capacity_plan(artifact, base_cfg, **opts)
+    scen_art = scenario_artifact(artifact, Scenario("scenario", growth, events))
+    scen = capacity_plan(scen_art, scen_cfg, scenario="scenario", **opts)
     if args.json:
-        json.dump(
-            {
-                "baseline": _plan_doc(base),
-                "scenario": _plan_doc(scen),
-                "growth": growth,
-                "events": [e.text for e in events],
-            },
-            sys.stdout,
-            indent=1,
-        )
+        doc = {"baseline": plan_doc(base), "scenario": plan_doc(scen), "growth": growth,
+               "events": [e.text for e in events]}
+        json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_comparison(base, scen))
     return 0
 
 
-def _configs(args: argparse.Namespace, build: Any) -> tuple[Any, Any]:
+def forecast_artifact(args: argparse.Namespace, horizon: pd.Timedelta) -> ForecastArtifact:
+    """The forecast after ``--history``, made as ``plan`` makes it (same cleaning, calendar and creation)."""
+    from controller.simcli import load_rate
+    from forecaster.cleaning import clean
+    from forecaster.cliargs import calendar_from_args
+    from forecaster.pipeline import run_forecast, to_artifact
+
+    rate = load_rate(args.history, args)
+    series = clean(rate.rename("y").rename_axis("ds"), where=args.history)
+    if horizon < series.freq:
+        raise UserError(f"--horizon: {format_duration(horizon)} is shorter than the history's resolution "
+                        f"({format_duration(series.freq)})")
+    result = run_forecast(series, horizon, model=args.model, calendar=calendar_from_args(args))
+    created = pd.Timestamp(series.y.index[-1])
+    return to_artifact(result, created_at=created, source=f"file:{args.history}", series=series)
+
+
+def with_warmups(config: ControllerConfig, args: argparse.Namespace) -> ControllerConfig:
+    """Warm-ups planned unless ``--no-warmup``, as ``plan`` does (the config's ``enabled`` is for ``run``)."""
+    enabled = not getattr(args, "no_warmup", False)
+    return dataclasses.replace(config, warmup=dataclasses.replace(config.warmup, enabled=enabled))
+
+
+def _configs(args: argparse.Namespace, build: Any) -> tuple[ControllerConfig, ControllerConfig]:
     """(baseline, scenario) controller configs: with --config, cluster flags change only the scenario."""
-    scen = build(args)
+    scen = with_warmups(build(args), args)
     if not args.config:
         return scen, scen
-    empty = argparse.Namespace(
-        **{
-            **vars(args),
-            "capacity_per_replica": None,
-            "startup": None,
-            "warmup_time": None,
-            "min_replicas": None,
-            "max_replicas": None,
-        }
-    )
-    return build(empty), scen
+    flags = ("capacity_per_replica", "startup", "warmup_time", "min_replicas", "max_replicas")
+    cleared = dict.fromkeys(flags)
+    return with_warmups(build(argparse.Namespace(**{**vars(args), **cleared})), args), scen
 
 
-def cluster_of(cfg: Any, price: float) -> Cluster:
-    return Cluster(
-        capacity_per_replica=float(cfg.capacity_per_replica),
-        headroom=float(cfg.headroom),
-        min_replicas=int(cfg.min_replicas),
-        max_replicas=int(cfg.ceiling),
-        startup=pd.Timedelta(seconds=float(cfg.startup)),
-        warmup_time=pd.Timedelta(seconds=float(cfg.warmup_time)),
-        price_per_replica_hour=price,
-    )
-
-
-def forecast_rate(
-    rate: pd.Series, horizon: pd.Timedelta, *, model: str, timezone: str, where: str
-) -> tuple[pd.DataFrame, pd.Timedelta]:
-    """Forecast frame (ds, yhat, yhat_lower, yhat_upper, peak_upper) after the history, and its interval."""
-    from forecaster.cleaning import clean
-    from forecaster.pipeline import run_forecast
-
-    series = clean(rate.rename("y").rename_axis("ds"), where=where)
-    result = run_forecast(series, horizon, model=model)
-    return result.frame.reset_index(drop=True), result.freq
-
-
-def _plan_doc(plan: Plan) -> dict[str, Any]:
+def plan_doc(plan: Plan) -> dict[str, Any]:
+    """The JSON document of one plan (``--json``)."""
     hourly = plan.hourly.assign(ds=plan.hourly["ds"].map(lambda t: t.isoformat()))
+    f = plan.frame
+    cols = (f["ds"], f["replicas"], f["need"], f["requested"], f["reason"])
+    intervals = [
+        {"ds": t.isoformat(), "replicas": int(r), "need": int(n), "requested": int(q), "reason": str(why)}
+        for t, r, n, q, why in zip(*cols, strict=True)
+    ]
     return {
         "summary": plan.summary,
         "risks": plan.risks,
         "schedule": plan.schedule,
+        "warmups": plan.warmups,
         "hourly": hourly.to_dict(orient="records"),
+        "intervals": intervals,
     }
 
 
@@ -394,11 +446,14 @@ def format_comparison(base: Plan, scen: Plan) -> str:
         ("peak upper band (req/s)", "peak_upper", "{:,.1f}"),
         ("peak at", "peak_at", "{}"),
         ("replicas needed at peak", "max_replicas_needed", "{}"),
+        ("most replicas planned", "max_replicas_planned", "{}"),
         ("hours capped at max replicas", "hours_at_max", "{:.1f}"),
+        ("hours short below max", "hours_short", "{:.1f}"),
         ("hours over quota", "hours_over_quota", "{:.1f}"),
         ("replica-hours", "replica_hours", "{:,.1f}"),
         ("cost", "cost", "{:,.2f}"),
         ("scale-ups", "scale_ups", "{}"),
+        ("warm-ups", "warmups", "{}"),
         ("lead time", "lead", "{}"),
     )
     w = max(len(r[0]) for r in rows)
@@ -409,18 +464,23 @@ def format_comparison(base: Plan, scen: Plan) -> str:
         if plan.risks:
             out.append(f"\nRisk windows ({plan.scenario}):")
             for r in plan.risks:
-                what = (
-                    f"needs {r['replicas_needed']} > max {r['limit']}"
-                    if r["kind"] == "max_replicas"
-                    else f"peak {r['peak_rate']:,.1f} req/s > quota {r['limit']:g}"
-                )
+                if r["kind"] == "quota":
+                    what = f"peak {r['peak_rate']:,.1f} req/s > quota {r['limit']:g}"
+                else:
+                    where = "at max" if r["kind"] == "max_replicas" else "below max"
+                    what = (f"needs {r['replicas_needed']}, {r['replicas_ready']} ready ({where} "
+                            f"{r['limit']}; {r['reason']})")
                 out.append(f"  {r['start']} .. {r['end']}  {what}")
-    out.append("\nScenario scale-up schedule (request at -> ready by: replicas):")
+    out.append("\nScenario scale-up schedule (request at -> ready by, needed at: replicas):")
     for s in scen.schedule[:48]:
-        out.append(f"  {s['request_at']} -> {s['ready_by']}: {s['from']} -> {s['to']}")
+        out.append(f"  {s['request_at']} -> {s['ready_by']}, {s['needed_at']}: {s['from']} -> {s['to']}")
     if len(scen.schedule) > 48:
         out.append(f"  ... {len(scen.schedule) - 48} more (use --json for all)")
+    if scen.warmups:
+        out.append(f"\nScenario warm-ups: {len(scen.warmups)} (first at {scen.warmups[0]['issue_at']}; "
+                   "--json lists them)")
     out.append("\nScenario replicas per hour:")
     for _, h in scen.hourly.iterrows():
-        out.append(f"  {h['ds'].isoformat()}  {int(h['replicas']):>4}  (peak {h['peak_rate']:,.1f} req/s)")
+        out.append(f"  {h['ds'].isoformat()}  {int(h['replicas']):>4}  (need {int(h['need'])}, "
+                   f"peak {h['peak_rate']:,.1f} req/s)")
     return "\n".join(out) + "\n"

@@ -84,7 +84,7 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "--capacity-per-replica",
                 "10",
                 "--max-replicas",
-                "25",
+                "24",
                 "--output",
                 str(out),
                 "--horizon",
@@ -142,12 +142,14 @@ def test_numbers_in_html_equal_csvs(report_dir: Path) -> None:
         "simulation.csv",
         "scaleups.csv",
         "risks.csv",
+        "warmups.csv",
     }
     for name, rows in linked:
         csv = pd.read_csv(report_dir / name, dtype=str, keep_default_na=False)
         assert rows[0] == list(csv.columns), name
         body = rows[1:]
-        assert len(body) == min(len(csv), 24 if name == "scaleups.csv" else len(csv)), name
+        first = 24 if name in ("scaleups.csv", "warmups.csv") else len(csv)  # long lists: first 24 shown
+        assert len(body) == min(len(csv), first), name
         expected = csv.head(len(body)).to_numpy().tolist()
         assert body == expected, name
     plan = pd.read_csv(report_dir / "plan.csv")
@@ -165,7 +167,19 @@ def test_simulation_and_risks_make_sense(report_dir: Path) -> None:
     assert list(sim.index) == ["predictive", "reactive", "oracle"]
     assert sim.loc["oracle", "vs_oracle"] == 1.0 and sim.loc["oracle", "intervals_short_pct"] == 0
     risks = pd.read_csv(report_dir / "risks.csv")
-    assert set(risks["kind"]) == {"max_replicas", "quota"}  # 25 replicas x 10 req/s < the evening peak band
+    assert set(risks["kind"]) == {"max_replicas", "quota"}  # 24 x 10 req/s < evening mean + 10%
+    capped = risks[risks["kind"] == "max_replicas"]
+    assert (capped["replicas_ready"] == 24).all() and (capped["replicas_needed"] > 24).all()
+    assert capped["reason"].str.contains("MaxCapacityExceeded").all()  # decide's own reason code
+    plan = pd.read_csv(report_dir / "plan.csv")
+    assert plan["replicas"].between(1, 24).all()
+    at_max = plan[plan["capped"]]
+    assert len(at_max) and (at_max["need"] > at_max["replicas"]).all()
+    # Replicas ready in a row were requested one lead (start-up 90s + warm-up 30s) before it.
+    ups = pd.read_csv(report_dir / "scaleups.csv")
+    lead = pd.to_datetime(ups["ready_by"], utc=True) - pd.to_datetime(ups["request_at"], utc=True)
+    assert (lead == pd.Timedelta(minutes=2)).all()
+    assert (pd.to_datetime(ups["ready_by"], utc=True) <= pd.to_datetime(ups["needed_at"], utc=True)).all()
 
 
 @pytest.mark.slow
