@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Python 3.11+ is required"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
-	$(BIN)/pip install -q -e '.[test,dev]' --constraint requirements.lock
+	$(BIN)/pip install -q -e '.[test,dev,chinese]' --constraint requirements.lock
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -23,16 +23,23 @@ can see why the controller asked for N replicas:
    the current replicas (``NoScaleDownWhileBlind``). Floors are capped by the ceiling.
 
 Warm-ups due now (see :mod:`controller.warmup`) are returned with the new :class:`ControllerState`.
-Per-artifact work (interval arrays, the ramps of the horizon) is memoised in :mod:`controller.forecastview`,
-and times are compared as integer nanoseconds, so a decision costs tens of microseconds.
+Per-artifact work (interval arrays, range maxima, the ramps of the horizon and when their warm-ups are due) is
+memoised in :mod:`controller.forecastview`, per-config spans once per config, times are compared as integer
+nanoseconds, and messages (and ``window_end``) are built only when read (see
+:class:`controller.behavior.Deferred`), so a decision costs a few tens of microseconds.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+import operator
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 
@@ -45,15 +52,19 @@ from controller.behavior import (
     UP_STABILIZED,
     WITHIN_TOLERANCE,
     Step,
+    Text,
     Trace,
-    anticipate,
+    anticipate_ns,
+    deferred_fields,
     rate_limit,
+    raw,
     replicas_for,
-    stabilize,
+    stabilized,
+    text,
     tolerance,
 )
 from controller.config import ControllerConfig
-from controller.forecastview import NS, seconds_ns, view
+from controller.forecastview import NS, ForecastView, per_object, seconds_ns, view
 from controller.ports import ObservedLoad
 from controller.state import ControllerState
 from controller.warmup import WarmupAction, due_now
@@ -88,9 +99,13 @@ MAX_EXCEEDED = "MaxCapacityExceeded"
 BLIND_HOLD = "NoScaleDownWhileBlind"
 
 
-@dataclass(frozen=True)
+@deferred_fields("message", "window_end")
+@dataclass(frozen=True, init=False)
 class Decision:
-    """The outcome of :func:`decide`. ``reason``/``message`` belong to the step that set ``replicas``."""
+    """The outcome of :func:`decide`. ``reason``/``message`` belong to the step that set ``replicas``.
+
+    ``message`` and ``window_end`` are built on first read (see :class:`controller.behavior.Deferred`).
+    """
 
     at: pd.Timestamp
     replicas: int
@@ -106,6 +121,31 @@ class Decision:
     forecast_need: int | None = None  # replicas the forecast needs, headroom included
     observed_rate: float | None = None  # req/s, None when missing or stale
     observed_need: int | None = None  # replicas the observed load needs, headroom included
+
+    def __init__(
+        self,
+        at: pd.Timestamp,
+        replicas: int,
+        current: int | None,
+        reason: str,
+        message: Text,
+        mode: Mode,
+        steps: tuple[Step, ...],
+        warmups: tuple[WarmupAction, ...],
+        state: ControllerState,
+        window_end: pd.Timestamp | Callable[[], pd.Timestamp],
+        forecast_peak: float | None = None,
+        forecast_need: int | None = None,
+        observed_rate: float | None = None,
+        observed_need: int | None = None,
+    ) -> None:
+        # One dict update instead of a frozen dataclass's per-field object.__setattr__ (a decision is made
+        # every tick); ``message`` and ``window_end`` may be callables (Deferred fields).
+        self.__dict__.update(
+            at=at, replicas=replicas, current=current, reason=reason, message=message, mode=mode, steps=steps,
+            warmups=warmups, state=state, window_end=window_end, forecast_peak=forecast_peak,
+            forecast_need=forecast_need, observed_rate=observed_rate, observed_need=observed_need,
+        )
 
     @property
     def changed(self) -> bool:
@@ -168,13 +208,15 @@ def decide(
     ``state.replicas`` must be the replicas currently requested on the target (the loop refreshes it from
     the cluster); when None, rate limits, tolerance and the blind hold do not apply (first decision).
     """
-    now = pd.Timestamp(now)
+    if type(now) is not pd.Timestamp:
+        now = pd.Timestamp(now)
     if now.tzinfo is None:
         raise ValueError("decide(): now must be timezone-aware")
+    k = per_object(_SPANS, config, _Spans)
     cap, head = config.capacity_per_replica, config.headroom
     current = state.replicas
     now_ns = now.value
-    window_end = now + config.window_td
+    end_ns = now_ns + k.window_ns  # the window's end, (now + window_td).value
     tr = Trace()
 
     # 1. Observed load: usable, missing or stale.
@@ -183,14 +225,12 @@ def decide(
     if observed is None:
         tr.note(OBSERVED_MISSING, "no live load sample: using the forecast only, no scale-down", warning=True)
     elif not math.isfinite(float(observed.rate)):
-        tr.note(OBSERVED_MISSING, f"live load sample is {observed.rate!r}, not a rate: using the forecast "
-                "only, no scale-down", warning=True)
+        tr.note(OBSERVED_MISSING, text("live load sample is {!r}, not a rate: using the forecast only, no "
+                                       "scale-down", observed.rate), warning=True)
     elif now_ns - _ns(observed.sampled_at) > config.load_max_age_ns:
-        age = now - observed.sampled_at
         tr.note(
             OBSERVED_STALE,
-            f"live load sample is {format_duration(age)} old (loadMaxAge {config.load_max_age:g}s): "
-            "using the forecast only, no scale-down",
+            partial(_stale_load_message, now, observed.sampled_at, config.load_max_age),
             warning=True,
         )
     else:
@@ -198,38 +238,41 @@ def decide(
         obs_need = replicas_for(obs_rate, cap, head)
 
     # 2. Demand from the forecast (level-corrected from the live load), or reactive scaling without one.
-    fc = _forecast_demand(forecast, config, now, window_end, tr)
+    fc = _forecast_demand(forecast, config, now, end_ns, tr)
     lv = level.update(state, config.level_correction, obs_rate, fc.now_mean if fc else None, now)
     fc_peak = fc_need = fc_band_need = fc_now_peak = None
-    partial = fc is not None and fc.partial
+    partial_cover = fc is not None and fc.partial
     if fc is not None:
-        if lv.message is not None:
-            tr.note(level.LEVEL_CORRECTED, lv.message)
+        note = raw(lv, "message")
+        if note is not None:
+            tr.note(level.LEVEL_CORRECTED, note)
         fc_peak, fc_mean, fc_now_peak = fc.peak * lv.factor, fc.mean * lv.factor, fc.now_peak
         fc_band_need = replicas_for(fc_peak, cap)
         fc_need = max(fc_band_need, replicas_for(fc_mean, cap, head))
-    blind = obs_rate is None or fc_need is None or partial
+    blind = obs_rate is None or fc_need is None or partial_cover
     if fc_need is not None and fc_peak is not None and fc_band_need is not None:
         mode: Mode = "predictive"
-        span = f"[{_hms(now)}, {_hms(window_end)}]"
         desired = tr.set(
             FORECAST_PEAK,
-            f"forecast peak upper band {fc_peak:.1f} req/s over {span} needs {fc_band_need} "
-            f"replicas at {cap:g} req/s each",
+            partial(_peak_message, fc_peak, now, k.window_td, fc_band_need, cap),
             fc_band_need,
         )
         if fc_need > fc_band_need:
             desired = tr.set(
                 HEADROOM,
-                f"forecast mean {fc_mean:.1f} req/s +{head:.0%} headroom needs {fc_need} replicas",
+                text("forecast mean {:.1f} req/s +{:.0%} headroom needs {} replicas", fc_mean, head, fc_need),
                 fc_need,
             )
     elif obs_need is not None:
         mode = "reactive"
         desired = tr.set(
             REACTIVE,
-            f"no usable forecast: observed {obs_rate:.1f} req/s +{head:.0%} headroom "
-            f"needs {obs_need} replicas",
+            text(
+                "no usable forecast: observed {:.1f} req/s +{:.0%} headroom needs {} replicas",
+                obs_rate,
+                head,
+                obs_need,
+            ),
             obs_need,
             warning=True,
         )
@@ -238,42 +281,52 @@ def decide(
         fallback = current if current is not None else config.min_replicas
         desired = tr.set(
             NO_DATA,
-            f"neither a usable forecast nor a live load sample: keeping {fallback} replicas",
+            text("neither a usable forecast nor a live load sample: keeping {} replicas", fallback),
             fallback,
             warning=True,
         )
 
     # 3. Observed load above the plan: scale up at once (the floor is re-applied after all limits).
     if obs_need is not None and obs_rate is not None and mode == "predictive" and obs_need > desired:
-        missed = fc_now_peak is not None and obs_rate > fc_now_peak
-        what = (
-            f"above the forecast's upper band {fc_now_peak:.1f} req/s (forecast missed)"
-            if missed
-            else "more than the forecast covers"
-        )
-        desired = tr.set(
-            FORECAST_MISSED if missed else OBSERVED_FLOOR,
-            f"observed {obs_rate:.1f} req/s is {what}: {obs_need} replicas now",
-            obs_need,
-            warning=missed,
-        )
+        if fc_now_peak is not None and obs_rate > fc_now_peak:
+            desired = tr.set(FORECAST_MISSED, text(
+                "observed {:.1f} req/s is above the forecast's upper band {:.1f} req/s (forecast missed): "
+                "{} replicas now", obs_rate, fc_now_peak, obs_need), obs_need, warning=True)
+        else:
+            desired = tr.set(OBSERVED_FLOOR, text(
+                "observed {:.1f} req/s is more than the forecast covers: {} replicas now", obs_rate, obs_need
+            ), obs_need)
 
     # 3b. A later peak the rate-limited scale-up cannot reach in time from here: start climbing now.
-    if mode == "predictive" and forecast is not None and current is not None:
-        desired = anticipate(forecast, config, state, now, window_end, desired, tr, lv.factor)
+    if mode == "predictive" and fc is not None and forecast is not None and current is not None:
+        desired = anticipate_ns(fc.view, forecast, config, state, now_ns, end_ns, desired, tr, lv.factor)
 
-    # 4. Stabilisation, tolerance and rate limits relative to the current replicas.
-    recs = _prune(state.recommendations, now_ns, _rec_retention(config))
+    # 4. Stabilisation, tolerance and rate limits relative to the current replicas. One pass keeps the
+    # recommendations of the retention and finds the extremes of both windows (behavior.stabilize).
+    old_recs = state.recommendations
+    keep_cut, up_cut, down_cut = now_ns - k.rec_keep_ns, now_ns - k.up_window_ns, now_ns - k.down_window_ns
+    kept: list[tuple[pd.Timestamp, int]] = []
+    up_rec = down_rec = desired
+    for e in old_recs:
+        t_ns = e[0].value
+        if t_ns > keep_cut:
+            kept.append(e)
+            r = e[1]
+            if t_ns > up_cut and r < up_rec:
+                up_rec = r
+            if t_ns > down_cut and r > down_rec:
+                down_rec = r
+    recs = old_recs if len(kept) == len(old_recs) else tuple(kept)
     value = desired
     if current is not None:
-        value = stabilize(value, current, recs, now, config, tr)
+        value = stabilized(value, current, up_rec, down_rec, config, tr)
         value = tolerance(value, current, config, tr)
         value = rate_limit(value, current, state.scale_events, now, config, tr)
 
     # 5. Min/max limits.
     ceiling = config.ceiling
     if value < config.min_replicas:
-        value = tr.set(TOO_FEW, f"raised to minReplicas {config.min_replicas}", config.min_replicas)
+        value = tr.set(TOO_FEW, text("raised to minReplicas {}", config.min_replicas), config.min_replicas)
     if value > config.max_replicas:
         value = _cap(value, desired, config, tr)
 
@@ -282,13 +335,14 @@ def decide(
         floor = min(obs_need, ceiling)
         value = tr.set(
             OBSERVED_FLOOR,
-            f"observed {obs_rate:.1f} req/s needs {floor} replicas now (not rate-limited)",
+            text("observed {:.1f} req/s needs {} replicas now (not rate-limited)", obs_rate, floor),
             floor,
         )
         if obs_need > ceiling:
             value = tr.set(
                 MAX_EXCEEDED,
-                f"observed load needs {obs_need} replicas, above the ceiling {ceiling}: capacity falls short",
+                text("observed load needs {} replicas, above the ceiling {}: capacity falls short", obs_need,
+                     ceiling),
                 ceiling,
                 warning=True,
             )
@@ -297,47 +351,58 @@ def decide(
         why = "the live load is unknown" if obs_rate is None else "the forecast does not cover the window"
         if fc_need is None:
             why = "there is no usable forecast"
-        value = tr.set(BLIND_HOLD, f"keeping {min(current, ceiling)} replicas: {why}", min(current, ceiling))
+        hold = min(current, ceiling)
+        value = tr.set(BLIND_HOLD, text("keeping {} replicas: {}", hold, why), hold)
         recommendation = max(desired, value)  # once the data is back, scale down only after stabilisation
 
-    # 7. New state and warm-ups.
+    # 7. New state and warm-ups (unchanged tuples are handed over as they are: they are immutable).
     events = state.scale_events
     if current is not None and value != current:
         events = (*events, (now, value - current))
-    events = _prune(events, now_ns, _event_retention(config))
+    events = _prune(events, now_ns, k.event_keep_ns)
+    issued = state.issued_warmups
+    if issued:
+        kept = [e for e in issued if e[1].value >= now_ns]
+        if len(kept) != len(issued):
+            issued = tuple(kept)
+    warmups: tuple[WarmupAction, ...] = ()
+    if config.warmup.enabled:
+        warmups = tuple(
+            due_now(
+                forecast if fc_need is not None else None,
+                events,
+                target=k.target,
+                now=now,
+                config=config.warmup,
+                startup_ns=k.startup_ns,
+                replicas=value,
+                grace_ns=k.grace_ns,
+                issued=(key for key, _ in issued),
+            )
+        )
+        if warmups:
+            issued = (*issued, *((w.key, max(w.until, now) + k.warmup_keep) for w in warmups))
     new_state = ControllerState(
         replicas=value,
         recommendations=(*recs, (now, recommendation)),
         scale_events=events,
-        issued_warmups=tuple((k, t) for k, t in state.issued_warmups if t.value >= now_ns),
+        issued_warmups=issued,
         level=lv.log,
         level_at=lv.at,
         level_since=lv.since,
     )
-    warmups: tuple[WarmupAction, ...] = ()
-    if config.warmup.enabled:
-        warmups = _warmups(forecast if fc_need is not None else None, new_state, config, now, value)
-        if warmups:
-            keep = _warmup_retention(config)
-            new_state = replace(
-                new_state,
-                issued_warmups=(
-                    *new_state.issued_warmups,
-                    *((w.key, max(w.until, now) + keep) for w in warmups),
-                ),
-            )
-    setter = tr.setter or Step(NO_DATA, "no step set the replica count", value)
+    setter = tr.setter
     return Decision(
         at=now,
         replicas=value,
         current=current,
-        reason=setter.reason,
-        message=setter.message,
+        reason=setter.reason if setter is not None else NO_DATA,
+        message=raw(setter, "message") if setter is not None else "no step set the replica count",
         mode=mode,
         steps=tuple(tr.steps),
         warmups=warmups,
         state=new_state,
-        window_end=window_end,
+        window_end=partial(operator.add, now, k.window_td),
         forecast_peak=fc_peak,
         forecast_need=fc_need,
         observed_rate=obs_rate,
@@ -345,8 +410,35 @@ def decide(
     )
 
 
-@dataclass(frozen=True)
-class _Demand:
+class _Spans:
+    """What :func:`decide` derives from a config, once per config object (see ``per_object``)."""
+
+    __slots__ = ("down_window_ns", "event_keep_ns", "grace_ns", "rec_keep_ns", "startup_ns", "target",
+                 "up_window_ns", "warmup_keep", "window_ns", "window_td")
+
+    def __init__(self, config: ControllerConfig) -> None:
+        b, w = config.behavior, config.warmup
+        self.window_td = config.window_td
+        self.window_ns = int(config.window_td.value)
+        self.up_window_ns = b.scale_up.stabilization_window_seconds * NS
+        self.down_window_ns = b.scale_down.stabilization_window_seconds * NS
+        # Recommendations are kept for the longer stabilisation window, scale events for the longest policy
+        # period (and a few ticks past the lead, for the new-replica warm-ups).
+        self.rec_keep_ns = max(self.up_window_ns, self.down_window_ns, NS)
+        periods = [p.period_seconds for p in (*b.scale_up.policies, *b.scale_down.policies)] or [0]
+        self.event_keep_ns = max(max(periods) * NS, config.lead_ns + 3 * config.interval_ns)
+        # An issued warm-up key is remembered this long after it stops being due (covers forecast re-plans).
+        self.warmup_keep = pd.Timedelta(seconds=float(w.lookahead) + float(w.ramp_window))
+        self.startup_ns = seconds_ns(config.startup)
+        self.grace_ns = 2 * config.interval_ns
+        self.target = config.target.describe() if config.target is not None else "recharge"
+
+
+_SPANS: dict[int, tuple[weakref.ref[Any], _Spans]] = {}
+
+
+class _Demand(NamedTuple):
+    view: ForecastView
     peak: float  # max peak_upper over the window, req/s
     mean: float  # max yhat over the window, req/s
     partial: bool  # the forecast covers only part of the window
@@ -358,48 +450,75 @@ def _forecast_demand(
     forecast: ForecastArtifact | None,
     config: ControllerConfig,
     now: pd.Timestamp,
-    end: pd.Timestamp,
+    end_ns: int,
     tr: Trace,
 ) -> _Demand | None:
     """What the forecast says about the window, or None (with the reason noted) when it is not usable."""
     if forecast is None:
         tr.note(NO_FORECAST, "no forecast available: scaling reactively, no scale-down", warning=True)
         return None
-    if now.value - _ns(forecast.created_at) > config.forecast_max_age_ns:
-        age = forecast.age(now)
+    now_ns = now.value
+    if now_ns - _ns(forecast.created_at) > config.forecast_max_age_ns:
         tr.note(
             STALE_FORECAST,
-            f"forecast created {forecast.created_at.isoformat()} is {format_duration(age)} old "
-            f"(forecastMaxAge {config.forecast_max_age:g}s): scaling reactively, no scale-down",
+            partial(_stale_forecast_message, forecast.created_at, now, config.forecast_max_age),
             warning=True,
         )
         return None
     fv = view(forecast)
-    step, ivs = fv.step, forecast.intervals
-    lo, hi = fv.window(now.value, end.value)  # intervals ending after now and starting before the window end
+    step, ivs, ds = fv.step, forecast.intervals, fv.ds
+    # The intervals ending after now and starting before the window end (ForecastView.window, inlined).
+    lo, hi = bisect.bisect_right(ds, now_ns - step), bisect.bisect_left(ds, end_ns)
     if lo >= hi:
-        tr.note(
-            FORECAST_EXHAUSTED,
-            f"forecast covers {ivs[0].ds.isoformat()} to {(ivs[-1].ds + _td(step)).isoformat()},"
-            " not now: scaling reactively, no scale-down",
-            warning=True,
-        )
+        tr.note(FORECAST_EXHAUSTED, partial(_exhausted_message, ivs[0].ds, ivs[-1].ds, step), warning=True)
         return None
-    partial = fv.ds[lo] > now.value or fv.ds[hi - 1] + step < end.value
-    if partial:
-        tr.note(
-            FORECAST_PARTIAL,
-            f"forecast covers only {ivs[lo].ds.isoformat()} to "
-            f"{(ivs[hi - 1].ds + _td(step)).isoformat()} of the window: no scale-down",
-            warning=True,
-        )
-    covers_now = fv.ds[lo] <= now.value
+    partial_cover = ds[lo] > now_ns or ds[hi - 1] + step < end_ns
+    if partial_cover:
+        tr.note(FORECAST_PARTIAL, partial(_partial_message, ivs[lo].ds, ivs[hi - 1].ds, step), warning=True)
+    covers_now = ds[lo] <= now_ns
     return _Demand(
-        peak=fv.max_peak(lo, hi),
-        mean=max(fv.yhat[lo:hi]),
-        partial=partial,
-        now_peak=fv.peak[lo] if covers_now else None,
-        now_mean=fv.yhat[lo] if covers_now else None,
+        fv,
+        max(fv.peak[lo:hi]),
+        max(fv.yhat[lo:hi]),
+        partial_cover,
+        fv.peak[lo] if covers_now else None,
+        fv.yhat[lo] if covers_now else None,
+    )
+
+
+# Messages, built only when read (see controller.behavior.Deferred).
+def _peak_message(peak: float, now: pd.Timestamp, window: pd.Timedelta, need: int, cap: float) -> str:
+    span = f"[{_hms(now)}, {_hms(now + window)}]"
+    return (
+        f"forecast peak upper band {peak:.1f} req/s over {span} needs {need} replicas at {cap:g} req/s each"
+    )
+
+
+def _stale_load_message(now: pd.Timestamp, sampled_at: pd.Timestamp, max_age: float) -> str:
+    return (
+        f"live load sample is {format_duration(now - sampled_at)} old (loadMaxAge {max_age:g}s): "
+        "using the forecast only, no scale-down"
+    )
+
+
+def _stale_forecast_message(created: pd.Timestamp, now: pd.Timestamp, max_age: float) -> str:
+    return (
+        f"forecast created {created.isoformat()} is {format_duration(now - created)} old "
+        f"(forecastMaxAge {max_age:g}s): scaling reactively, no scale-down"
+    )
+
+
+def _exhausted_message(first: pd.Timestamp, last: pd.Timestamp, step: int) -> str:
+    return (
+        f"forecast covers {first.isoformat()} to {(last + _td(step)).isoformat()},"
+        " not now: scaling reactively, no scale-down"
+    )
+
+
+def _partial_message(first: pd.Timestamp, last: pd.Timestamp, step: int) -> str:
+    return (
+        f"forecast covers only {first.isoformat()} to {(last + _td(step)).isoformat()} of the window: "
+        "no scale-down"
     )
 
 
@@ -407,44 +526,22 @@ def _cap(value: int, demand: int, config: ControllerConfig, tr: Trace) -> int:
     """Apply maxReplicas (or the burst ceiling); a demand above it is a warning, a leftover surplus is not."""
     mx = config.max_replicas
     if demand <= mx:
-        return tr.set(TOO_MANY, f"lowered to maxReplicas {mx}", mx)
+        return tr.set(TOO_MANY, text("lowered to maxReplicas {}", mx), mx)
     if config.max_capacity == "exceed" and config.burst_buffer > 0:
         allowed = min(value, config.ceiling)
         cut = f"; capped at maxReplicas + burstBuffer = {config.ceiling}" if value > config.ceiling else ""
         return tr.set(
             MAX_EXCEEDED,
-            f"demand needs {demand} replicas, above maxReplicas {mx}: using {allowed} (exceed mode{cut})",
+            text("demand needs {} replicas, above maxReplicas {}: using {} (exceed mode{})",
+                 demand, mx, allowed, cut),
             allowed,
             warning=True,
         )
     return tr.set(
         MAX_EXCEEDED,
-        f"demand needs {demand} replicas, capped at maxReplicas {mx}: capacity may fall short",
+        text("demand needs {} replicas, capped at maxReplicas {}: capacity may fall short", demand, mx),
         mx,
         warning=True,
-    )
-
-
-def _warmups(
-    forecast: ForecastArtifact | None,
-    state: ControllerState,
-    config: ControllerConfig,
-    now: pd.Timestamp,
-    replicas: int,
-) -> tuple[WarmupAction, ...]:
-    """Ramp and new-replica warm-ups due now and not issued yet (see :func:`controller.warmup.due_now`)."""
-    return tuple(
-        due_now(
-            forecast,
-            state.scale_events,
-            target=config.target.describe() if config.target is not None else "recharge",
-            now=now,
-            config=config.warmup,
-            startup_ns=seconds_ns(config.startup),
-            replicas=replicas,
-            grace_ns=2 * config.interval_ns,
-            issued=(k for k, _ in state.issued_warmups),
-        )
     )
 
 
@@ -453,19 +550,10 @@ def _prune(
     now_ns: int,
     keep_ns: int,
 ) -> tuple[tuple[pd.Timestamp, int], ...]:
+    """The entries newer than ``keep_ns`` before now (the same tuple when all are)."""
     cut = now_ns - keep_ns
-    return tuple((t, n) for t, n in items if t.value > cut)
-
-
-def _rec_retention(config: ControllerConfig) -> int:
-    b = config.behavior
-    return max(b.scale_up.stabilization_window_seconds, b.scale_down.stabilization_window_seconds, 1) * NS
-
-
-def _event_retention(config: ControllerConfig) -> int:
-    b = config.behavior
-    periods = [p.period_seconds for p in (*b.scale_up.policies, *b.scale_down.policies)] or [0]
-    return max(max(periods) * NS, config.lead_ns + 3 * config.interval_ns)
+    kept = [e for e in items if e[0].value > cut]
+    return items if len(kept) == len(items) else tuple(kept)
 
 
 def _ns(t: pd.Timestamp) -> int:
@@ -482,8 +570,3 @@ def _td(ns: int) -> pd.Timedelta:
 def _hms(t: pd.Timestamp) -> str:
     """``f"{t:%H:%M:%S}"`` without strftime (it runs on every decision)."""
     return f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-
-
-def _warmup_retention(config: ControllerConfig) -> pd.Timedelta:
-    """How long an issued key is remembered after the warm-up stops being due (covers forecast re-plans)."""
-    return pd.Timedelta(seconds=float(config.warmup.lookahead) + float(config.warmup.ramp_window))

@@ -4,8 +4,10 @@
 times over a month), while the artifact it reads changes only when the forecast job stores a new one. So the
 per-artifact work is done once and memoised on the artifact object: interval starts as int64 nanoseconds
 (plain ``int`` lists for ``bisect``), the ``yhat``/``peak_upper`` values, whether the intervals are
-contiguous, and the ramps of the whole horizon per (threshold, window). Timestamps compare as nanoseconds
-since the epoch (UTC), which is exactly how tz-aware ``pd.Timestamp`` values compare.
+contiguous, sparse tables for constant-time range maxima (ramp anticipation looks two hours ahead every tick),
+the ramps of the whole horizon per (threshold, window) and other per-artifact values in ``derived``.
+Timestamps compare as nanoseconds since the epoch (UTC), which is exactly how tz-aware ``pd.Timestamp``
+values compare. :func:`per_object` is the same identity memo for per-config values.
 
 The memo is keyed on the artifact's identity and dropped when the artifact is garbage-collected, so it
 holds nothing alive and never returns a view of another artifact. Pure: no clock, no I/O.
@@ -17,7 +19,9 @@ import bisect
 import functools
 import itertools
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -55,6 +59,8 @@ class ForecastView:
     step: int
     contiguous: bool  # every interval starts one step after the previous one
     _ramps: dict[tuple[float, int], RampIndex] = field(default_factory=dict)
+    _tables: dict[str, list[list[float]]] = field(default_factory=dict)
+    derived: dict[Any, Any] = field(default_factory=dict)  # other per-artifact values, keyed by their users
 
     def window(self, start_ns: int, end_ns: int) -> tuple[int, int]:
         """Index range of the intervals that end after ``start_ns`` and start before ``end_ns``."""
@@ -62,6 +68,24 @@ class ForecastView:
 
     def max_peak(self, lo: int, hi: int) -> float:
         return max(self.peak[lo:hi])
+
+    def range_max(self, lo: int, hi: int) -> tuple[float, float]:
+        """``(max(peak[lo:hi]), max(yhat[lo:hi]))`` (``lo < hi``) in constant time (sparse tables built on
+        first use): ramp anticipation asks for two hours ahead on every tick."""
+        tables = self._tables
+        if not tables:
+            tables["peak"], tables["yhat"] = _sparse_table(self.peak), _sparse_table(self.yhat)
+        peaks, means = tables["peak"], tables["yhat"]
+        if not peaks or not means:  # a NaN: keep max()'s own answer, which depends on the order
+            return max(self.peak[lo:hi]), max(self.yhat[lo:hi])
+        k = (hi - lo).bit_length() - 1
+        j = hi - (1 << k)
+        level = peaks[k]
+        a, b = level[lo], level[j]
+        peak = b if b > a else a
+        level = means[k]
+        a, b = level[lo], level[j]
+        return peak, b if b > a else a
 
     def ramps(self, threshold: float, window_ns: int) -> RampIndex:
         """All ramps of the horizon (same rule as :func:`controller.warmup.detect_ramps`), memoised."""
@@ -97,27 +121,59 @@ class ForecastView:
         return out
 
 
+def _sparse_table(values: list[float]) -> list[list[float]]:
+    """``levels[k][i] = max(values[i : i + 2**k])`` for every k (empty when a value is NaN)."""
+    if any(v != v for v in values):
+        return []
+    levels = [values]
+    width = 1
+    while 2 * width <= len(values):
+        prev = levels[-1]
+        levels.append(list(map(max, prev, prev[width:])))
+        width *= 2
+    return levels
+
+
 _MEMO: dict[int, tuple[weakref.ref[ForecastArtifact], ForecastView]] = {}
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def per_object(memo: dict[int, tuple[weakref.ref[Any], _V]], obj: _K, build: Callable[[_K], _V]) -> _V:
+    """``build(obj)``, memoised in ``memo`` on the identity of ``obj`` (weakly: forgotten with it).
+
+    For values derived from immutable objects (an artifact, a config) on a path that runs every tick, where
+    hashing the object itself would cost more than the work saved.
+    """
+    hit = memo.get(id(obj))
+    if hit is not None and hit[0]() is obj:
+        return hit[1]
+    key = id(obj)
+    value = build(obj)
+
+    def forget(_ref: weakref.ref[Any], k: int = key) -> None:
+        memo.pop(k, None)
+
+    memo[key] = (weakref.ref(obj, forget), value)
+    return value
 
 
 def view(artifact: ForecastArtifact) -> ForecastView:
     """The memoised view of ``artifact`` (built on first use, forgotten when the artifact is collected)."""
-    key = id(artifact)
-    hit = _MEMO.get(key)
+    hit = _MEMO.get(id(artifact))  # per_object's hit path, inlined: this runs several times per decision
     if hit is not None and hit[0]() is artifact:
         return hit[1]
+    return per_object(_MEMO, artifact, _build)
+
+
+def _build(artifact: ForecastArtifact) -> ForecastView:
     ivs = artifact.intervals
     ds = [int(i.ds.value) for i in ivs]
     step = int(artifact.interval_seconds) * NS
-    v = ForecastView(
+    return ForecastView(
         ds=ds,
         yhat=[i.yhat for i in ivs],
         peak=[i.peak_upper for i in ivs],
         step=step,
         contiguous=all(b - a == step for a, b in itertools.pairwise(ds)),
     )
-    def forget(_ref: weakref.ref[ForecastArtifact], k: int = key) -> None:
-        _MEMO.pop(k, None)
-
-    _MEMO[key] = (weakref.ref(artifact, forget), v)
-    return v

@@ -21,20 +21,30 @@ low, until the floor catches up). Pure: ``now`` is passed in.
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import pandas as pd
 
+from controller.behavior import Text, deferred_fields
 from controller.config import LevelCorrectionConfig
+from controller.forecastview import per_object
 from controller.state import ControllerState
 from forecaster.durations import format_duration
 
 LEVEL_CORRECTED = "ForecastLevelCorrected"
 
 
-@dataclass(frozen=True)
+@deferred_fields("message")
+@dataclass(frozen=True, init=False)
 class Level:
-    """The updated level and the factor to apply to the forecast now (1.0: no correction)."""
+    """The updated level and the factor to apply to the forecast now (1.0: no correction).
+
+    ``message`` (set while a correction applies) is built on first read (see
+    :class:`controller.behavior.Deferred`).
+    """
 
     log: float
     at: pd.Timestamp | None
@@ -42,13 +52,32 @@ class Level:
     factor: float = 1.0
     message: str | None = None
 
+    def __init__(
+        self,
+        log: float,
+        at: pd.Timestamp | None,
+        since: pd.Timestamp | None,
+        factor: float = 1.0,
+        message: Text | None = None,
+    ) -> None:
+        # One dict update instead of a frozen dataclass's per-field object.__setattr__ (made every tick).
+        self.__dict__.update(log=log, at=at, since=since, factor=factor, message=message)
 
-def _side(log: float, deadband: float) -> int:
-    if log < math.log1p(-deadband):
-        return -1
-    if log > math.log1p(deadband):
-        return 1
-    return 0
+
+class _Bounds:
+    """What :func:`update` derives from a config, once per config object."""
+
+    __slots__ = ("above", "below", "hi", "lo", "sustain_ns", "tau", "window_ns")
+
+    def __init__(self, config: LevelCorrectionConfig) -> None:
+        self.lo, self.hi = math.log(config.min_factor), math.log(config.max_factor)
+        self.below, self.above = math.log1p(-config.deadband), math.log1p(config.deadband)
+        self.window_ns = int(float(config.window) * 1e9)
+        self.tau = float(config.window)
+        self.sustain_ns = int(float(config.sustain) * 1e9)
+
+
+_BOUNDS: dict[int, tuple[weakref.ref[Any], _Bounds]] = {}
 
 
 def update(
@@ -64,39 +93,42 @@ def update(
     the interval containing now (None when the forecast does not cover now). Without both, the level is
     carried over unchanged and no correction applies.
     """
-    keep = Level(state.level, state.level_at, state.level_since)
     if not config.enabled or observed is None or mean_now is None or mean_now <= 0:
-        return keep
+        return Level(state.level, state.level_at, state.level_since)
+    b = per_object(_BOUNDS, config, _Bounds)
     # A ratio beyond the factor's bounds counts as the bound: the average never strays where it cannot act,
     # so a cut after a collapse to zero is released as quickly as a cut to minFactor.
-    lo, hi = math.log(config.min_factor), math.log(config.max_factor)
+    lo, hi = b.lo, b.hi
     x = min(max(math.log(observed / mean_now), lo), hi) if observed > 0 else lo
-    window_ns = int(float(config.window) * 1e9)
     last = state.level_at
-    if last is None or now.value - last.value > window_ns or now.value < last.value:
+    now_ns = now.value
+    if last is None or now_ns - last.value > b.window_ns or now_ns < last.value:
         log = x  # start afresh
         prev_side = 0
     else:
-        dt, tau, prev = (now.value - last.value) / 1e9, float(config.window), state.level
+        dt, tau, prev = (now_ns - last.value) / 1e9, b.tau, state.level
         log = prev + (1.0 - math.exp(-dt / tau)) * (x - prev)
         if prev < 0 < x - prev:  # releasing a cut: quickly, but only up to on-forecast
             quick = prev + (1.0 - math.exp(-6.0 * dt / tau)) * (x - prev)
             log = max(log, min(quick, 0.0))
-        prev_side = _side(state.level, config.deadband)
-    side = _side(log, config.deadband)
+        prev_side = -1 if prev < b.below else 1 if prev > b.above else 0  # side of the deadband
+    side = -1 if log < b.below else 1 if log > b.above else 0
     if side == 0:
         since = None
     elif side == prev_side and state.level_since is not None:
         since = state.level_since
     else:
         since = now
-    if since is None or now.value - since.value < int(float(config.sustain) * 1e9):
+    if since is None or now_ns - since.value < b.sustain_ns:
         return Level(log, now, since)
     ratio = math.exp(log)
     factor = min(max(ratio, config.min_factor), config.max_factor)
     bound = " (bounded)" if factor != ratio else ""
-    message = (
+    return Level(log, now, since, factor, partial(_message, ratio, now, since, factor, bound))
+
+
+def _message(ratio: float, now: pd.Timestamp, since: pd.Timestamp, factor: float, bound: str) -> str:
+    return (
         f"live load has been {ratio:.2f}x the forecast mean for {format_duration(now - since)}: "
         f"near-term forecast scaled by {factor:.2f}{bound}"
     )
-    return Level(log, now, since, factor, message)

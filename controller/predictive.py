@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,29 +102,50 @@ class PredictivePolicy:
         prior = self.history[self.history.index < trace.start]
         last_seen = float(prior.iloc[-1]) if len(prior) and np.isfinite(prior.iloc[-1]) else None
         ramp_lead = pd.Timedelta(seconds=float(cfg.warmup.lead))
-        for i in range(n):
+        # Only refit and decision ticks do anything; the steps between them keep the count (filled in slices).
+        ticks = sorted({*range(0, n, every), *range(0, n, refit_steps)})
+        stamps = _timestamps(start_ns + np.asarray(ticks, dtype=np.int64) * step_ns, tz)
+        rates = np.asarray(trace.rate, dtype=float).tolist()
+        limit = _rate_limiter(params, trace)
+        for pos, i in enumerate(ticks):
             if i % refit_steps == 0:
                 origin = pd.Timestamp(start_ns + i * step_ns, tz=tz)
                 self.origins.append(origin)
                 artifact = self.forecaster(history_before(self.history, origin), origin, horizon)
                 failures += artifact is None
             if i % every == 0:
-                now = pd.Timestamp(start_ns + i * step_ns, tz=tz)
-                rate = float(trace.rate[i - 1]) if i else last_seen
+                now = stamps[pos]
+                rate = rates[i - 1] if i else last_seen
                 observed = None if rate is None else ObservedLoad(rate=rate, sampled_at=now)
                 d = decide(artifact, observed, state, cfg, now)
-                applied = apply_rate_limits(current, d.replicas, params, trace)
-                current = applied
-                state = d.state.with_replicas(applied)
+                current = limit(current, d.replicas)
+                # the decision's state already holds its replicas; only a clamp by the cluster changes them
+                state = d.state if current == d.replicas else d.state.with_replicas(current)
                 for w in d.warmups:
                     ramp = None if w.reason == NEW_REPLICAS else w.at + ramp_lead
                     warmups.append(Warmup(issued_at=now, replicas=w.replicas, ramp_at=ramp, reason=w.reason))
-            out[i] = current
+            out[i : ticks[pos + 1] if pos + 1 < len(ticks) else n] = current
         if failures:
             notes.append(
                 f"{failures} of {len(self.origins)} forecast refits failed; decide() scaled reactively"
             )
         return PolicyRun(out, warmups, notes)
+
+
+def _timestamps(values_ns: np.ndarray, tz: Any) -> list[pd.Timestamp]:
+    """``[pd.Timestamp(v, tz=tz) for v in values_ns]``, built in one vectorised pass."""
+    index = pd.DatetimeIndex(values_ns.astype("datetime64[ns]"))
+    if tz is not None:
+        index = index.tz_localize("UTC").tz_convert(tz)
+    return list(index)
+
+
+def _rate_limiter(params: SimParams, trace: Trace) -> Callable[[int, int], int]:
+    """``apply_rate_limits`` bound to one run (the same clamp, without re-deriving it every tick)."""
+    if params.scale_up_limit is None and params.scale_down_limit is None:
+        lo, hi = params.min_replicas, params.max_replicas
+        return lambda current, desired: int(min(max(desired, lo), hi))
+    return lambda current, desired: apply_rate_limits(current, desired, params, trace)
 
 
 def pipeline_forecaster(

@@ -14,14 +14,17 @@ can call :func:`plan_warmups` to list a whole horizon.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from controller.config import WarmupConfig
-from controller.forecastview import NS, seconds_ns, view
+from controller.forecastview import NS, ForecastView, per_object, seconds_ns, view
 from forecaster.artifact import Event, ForecastArtifact, Interval
 from forecaster.durations import format_duration
 
@@ -58,8 +61,11 @@ class WarmupAction:
     message: str
 
 
+@functools.lru_cache(maxsize=4096)
 def warmup_key(target: str, kind: str, when: pd.Timestamp) -> str:
-    """Deterministic idempotency key of a warm-up: same target, kind and instant give the same key."""
+    """Deterministic idempotency key of a warm-up: same target, kind and instant give the same key.
+
+    Memoised: a due warm-up is looked up on every tick until it is issued or over."""
     stamp = pd.Timestamp(when).tz_convert("UTC").isoformat() if pd.Timestamp(when).tzinfo else str(when)
     digest = hashlib.sha256(f"{target}|{kind}|{stamp}".encode()).hexdigest()[:16]
     return f"warmup-{digest}"
@@ -226,30 +232,118 @@ def due_now(
     issued: Iterable[str],
 ) -> list[WarmupAction]:
     """What :func:`due_warmups` returns for the ramp plan followed by the new-replica warm-ups (in that
-    order), building only the actions that are due now (this runs on every decision)."""
-    done = set(issued)
-    out: list[WarmupAction] = []
+    order), building only the actions that are due now and not issued yet (this runs on every decision)."""
     now_ns = now.value
-
-    def take(action: WarmupAction) -> None:
-        if action.key not in done:
-            out.append(action)
-            done.add(action.key)
-
+    ramps: list[Ramp] = []
     if forecast is not None:
-        lead_ns, step_ns = seconds_ns(config.lead), int(forecast.interval_seconds) * NS
-        for r in planned_ramps(forecast, now=now, config=config):
-            if r.start.value - lead_ns <= now_ns < r.crossing.value + step_ns:
-                take(_ramp_action(r, target=target, lead=_td(lead_ns), step=_td(step_ns), replicas=replicas))
+        ramps = _due_ramps(forecast, now, config)
+    grown: list[tuple[pd.Timestamp, int]] = []
     if config.new_replicas:
         for when, delta in scale_events:
             ready = when.value + startup_ns
             if delta > 0 and ready <= now_ns < ready + grace_ns:
-                take(new_replica_warmups(
-                    ((when, delta),), target=target, now=now, startup=_td(startup_ns), replicas=replicas,
-                    grace=_td(grace_ns),
-                )[0])
+                grown.append((when, delta))
+    if not ramps and not grown:
+        return []
+    done = set(issued)
+    out: list[WarmupAction] = []
+    for r in ramps:
+        key = warmup_key(target, r.source, r.crossing)
+        if key not in done:
+            assert forecast is not None  # ramps come from it
+            lead = _td(per_object(_SPANS, config, _Spans).lead_ns)
+            step = _td(int(forecast.interval_seconds) * NS)
+            out.append(_ramp_action(r, target=target, lead=lead, step=step, replicas=replicas))
+            done.add(key)
+    for when, delta in grown:
+        key = warmup_key(target, "replicas", when)
+        if key not in done:
+            out.append(new_replica_warmups(
+                ((when, delta),), target=target, now=now, startup=_td(startup_ns), replicas=replicas,
+                grace=_td(grace_ns),
+            )[0])
+            done.add(key)
     return out
+
+
+class _Spans:
+    """The warm-up config's spans in nanoseconds, once per config object."""
+
+    __slots__ = ("lead_ns", "lookahead_ns", "window_ns")
+
+    def __init__(self, config: WarmupConfig) -> None:
+        self.lead_ns = seconds_ns(config.lead)
+        self.window_ns = seconds_ns(config.ramp_window)
+        self.lookahead_ns = seconds_ns(config.lookahead)
+
+
+_SPANS: dict[int, tuple[weakref.ref[Any], _Spans]] = {}
+
+
+def _due_ramps(forecast: ForecastArtifact, now: pd.Timestamp, config: WarmupConfig) -> list[Ramp]:
+    """The ramps of :func:`planned_ramps` whose warm-up is due now (``start - lead <= now < crossing +
+    step``), in the same order; without declared events, read off the memoised index (no Ramp is built
+    for the ramps that are not due)."""
+    fv = view(forecast)
+    sp = per_object(_SPANS, config, _Spans)
+    now_ns, lead_ns, step_ns = now.value, sp.lead_ns, fv.step
+    if not fv.contiguous or forecast.events:
+        return [
+            r
+            for r in planned_ramps(forecast, now=now, config=config)
+            if r.start.value - lead_ns <= now_ns < r.crossing.value + step_ns
+        ]
+    key = ("due", config.ramp_threshold, sp.window_ns, lead_ns, sp.lookahead_ns)
+    spans = fv.derived.get(key)
+    if spans is None:
+        spans = fv.derived[key] = _due_spans(fv, config.ramp_threshold, sp)
+    k = bisect.bisect_right(spans[0], now_ns) - 1
+    if k < 0 or now_ns >= spans[1][k]:
+        return []  # no ramp of the horizon is due now
+    index = fv.ramps(config.ramp_threshold, sp.window_ns)
+    crossing, first = index.crossing_ns, index.start_idx
+    a = bisect.bisect_left(crossing, now_ns - step_ns)
+    b = bisect.bisect_right(crossing, now_ns + sp.lookahead_ns)
+    ds = fv.ds
+    due = [j for j in range(a, b) if ds[first[j]] - lead_ns <= now_ns < crossing[j] + step_ns]
+    if len(due) > 1:
+        due.sort(key=lambda j: ds[first[j]])
+    ivs = forecast.intervals
+    return [
+        Ramp(
+            start=ivs[first[j]].ds,
+            crossing=ivs[index.crossing_idx[j]].ds,
+            base_rate=ivs[index.base_idx[j]].yhat,
+            peak_rate=ivs[index.crossing_idx[j]].yhat,
+            source="forecast",
+        )
+        for j in due
+    ]
+
+
+def _due_spans(fv: ForecastView, threshold: float, sp: _Spans) -> tuple[list[int], list[int]]:
+    """When some ramp's warm-up is due, as merged ``[start, end)`` spans (starts, ends) in nanoseconds.
+
+    Ramp j is planned while its crossing lies in [now - step, now + lookahead] and due while
+    ``start - lead <= now < crossing + step``: together, ``max(start - lead, crossing - lookahead) <= now <
+    crossing + step``.
+    """
+    index = fv.ramps(threshold, sp.window_ns)
+    spans = sorted(
+        (max(fv.ds[s] - sp.lead_ns, c - sp.lookahead_ns), c + fv.step)
+        for s, c in zip(index.start_idx, index.crossing_ns, strict=True)
+    )
+    starts: list[int] = []
+    ends: list[int] = []
+    for lo, hi in spans:
+        if lo >= hi:
+            continue
+        if ends and lo <= ends[-1]:
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return starts, ends
 
 
 def _td(ns: int) -> pd.Timedelta:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,7 +12,8 @@ import pandas as pd
 import pytest
 
 from controller.config import BehaviorConfig, ScalingPolicy, ScalingRules
-from controller.decision import decide, replicas_for
+from controller.decision import Decision, Step, decide, replicas_for
+from controller.level import Level
 from controller.ports import ObservedLoad
 from controller.state import ControllerState
 from forecaster.artifact import ForecastArtifact
@@ -119,6 +122,11 @@ CASES = [
          cfg={"behavior": slow_down()}),
     Case("ramp-anticipation", artifact([500.0] * 2 + [4000.0] * 4, step=60), obs(400), 6, 12,
          "ScaleUpLimit", steps=("RampAnticipation",)),
+    # 2 pods per 60 s climbs every other 30 s tick: 10 -> 20 takes 9 ticks, too slow for the 10:05 peak.
+    Case("ramp-anticipation-policy-period-longer-than-interval",
+         artifact([900.0] * 5 + [2000.0] * 6, step=60), obs(800), 10, 12, "ScaleUpLimit",
+         steps=("RampAnticipation",),
+         cfg={"behavior": BehaviorConfig(scale_up=ScalingRules((ScalingPolicy("Pods", 2, 60),), "Max", 0))}),
 ]
 
 
@@ -207,3 +215,33 @@ def test_decision_serialises() -> None:
     assert data["replicas"] == 11 and data["reason"] == d.reason and data["steps"]
     assert '"replicas":11' in d.annotation()
     assert "ForecastPeak" in d.explain()
+
+
+DEFERRED = [
+    # id, case: every Deferred field is built on first read and reads the same as an eager value
+    ("forecast-peak", CASES[0]),
+    ("stale-forecast", next(c for c in CASES if c.id == "stale-forecast-reactive-up")),
+    ("observed-stale", next(c for c in CASES if c.id == "observed-stale-no-scale-down")),
+    ("forecast-partial", next(c for c in CASES if c.id == "forecast-partial-no-scale-down")),
+]
+
+
+@pytest.mark.parametrize("case", [d[1] for d in DEFERRED], ids=[d[0] for d in DEFERRED])
+def test_deferred_message_and_window_end_read_as_plain_values(case: Case) -> None:
+    cfg = config(**case.cfg)
+    d = decide(case.forecast, case.observed, ControllerState(replicas=case.current, **case.state), cfg, T0)
+    assert callable(vars(d)["message"]) and callable(vars(d)["window_end"])  # nothing formatted yet
+    assert isinstance(d.message, str) and d.message in [s.message for s in d.steps]
+    assert d.window_end == T0 + cfg.window_td and isinstance(d.window_end, pd.Timestamp)
+    assert all(isinstance(s.message, str) and s.message for s in d.steps)
+    # replace() and equality see the built values; a copy with eager values is equal
+    eager = dataclasses.replace(d, message=d.message, window_end=d.window_end)
+    assert eager == d and hash(eager) == hash(d) and repr(eager) == repr(d)
+    assert dataclasses.replace(d, replicas=d.replicas + 1).message == d.message
+
+
+def test_decision_init_takes_every_field() -> None:
+    """Decision, Step and Level write their fields in a hand-written __init__: it must name every field."""
+    for cls in (Decision, Step, Level):
+        params = list(inspect.signature(cls.__init__).parameters)[1:]
+        assert params == [f.name for f in dataclasses.fields(cls)], cls

@@ -70,3 +70,16 @@ def test_memo_is_per_object_and_dropped_with_the_artifact() -> None:
     del one, v1
     gc.collect()
     assert key not in _MEMO
+
+
+@pytest.mark.parametrize(
+    ("n", "seed"),
+    [(1, 0), (2, 1), (7, 2), (64, 3), (300, 4)],
+    ids=["one", "two", "odd", "power-of-two", "long"],
+)
+def test_range_max_matches_max_of_the_slice(n: int, seed: int) -> None:
+    peaks = wavy(n, seed)
+    fv = view(artifact(peaks, yhat=[p / 1.3 for p in peaks]))
+    for lo in range(n):
+        for hi in range(lo + 1, min(n, lo + 70) + 1):
+            assert fv.range_max(lo, hi) == (max(fv.peak[lo:hi]), max(fv.yhat[lo:hi])), (lo, hi)
