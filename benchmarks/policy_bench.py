@@ -8,7 +8,7 @@ need per hour of the four weeks before the window; the reactive policy is the Ku
 70% target utilisation. All policies are measured in the same run against the oracle.
 
 Writes the table to the "## Scaling policies" section of docs/benchmarks.md (other sections are kept) and
-prints it. Usage: ``.venv/bin/python benchmarks/policy_bench.py [--days 14] [--model seasonal_median]``.
+prints it. Usage: ``.venv/bin/python benchmarks/policy_bench.py [--days 14] [--model auto]``.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=14, help="days replayed at the end of each trace (>= 14)")
     ap.add_argument(
-        "--model", default="seasonal_median", help="forecast model alias for the predictive policy"
+        "--model", default="auto", help="forecast model of the predictive policy (default: auto)"
     )
     ap.add_argument(
         "--headroom", type=float, default=0.1, help="controller headroom (default: product default)"
