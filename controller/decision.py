@@ -27,19 +27,19 @@ Per-artifact work (interval arrays, range maxima, the ramps of the horizon and w
 memoised in :mod:`controller.forecastview`, per-config spans once per config, times are compared as integer
 nanoseconds, and messages (and ``window_end``) are built only when read (see
 :class:`controller.behavior.Deferred`), so a decision costs a few tens of microseconds.
+
+The :class:`Decision` record, its reason codes and its step messages live in :mod:`controller.outcome` and
+are re-exported here.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 import math
 import operator
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -52,10 +52,8 @@ from controller.behavior import (
     UP_STABILIZED,
     WITHIN_TOLERANCE,
     Step,
-    Text,
     Trace,
     anticipate_ns,
-    deferred_fields,
     rate_limit,
     raw,
     replicas_for,
@@ -65,11 +63,35 @@ from controller.behavior import (
 )
 from controller.config import ControllerConfig
 from controller.forecastview import NS, ForecastView, per_object, seconds_ns, view
+from controller.outcome import (
+    BLIND_HOLD,
+    FORECAST_EXHAUSTED,
+    FORECAST_MISSED,
+    FORECAST_PARTIAL,
+    FORECAST_PEAK,
+    HEADROOM,
+    MAX_EXCEEDED,
+    NO_DATA,
+    NO_FORECAST,
+    OBSERVED_FLOOR,
+    OBSERVED_MISSING,
+    OBSERVED_STALE,
+    REACTIVE,
+    STALE_FORECAST,
+    TOO_FEW,
+    TOO_MANY,
+    Decision,
+    Mode,
+    exhausted_message,
+    partial_message,
+    peak_message,
+    stale_forecast_message,
+    stale_load_message,
+)
 from controller.ports import ObservedLoad
 from controller.state import ControllerState
 from controller.warmup import WarmupAction, due_now
 from forecaster.artifact import ForecastArtifact
-from forecaster.durations import format_duration
 
 __all__ = [
     "BLIND_HOLD", "DOWN_LIMIT", "DOWN_STABILIZED", "FORECAST_EXHAUSTED", "FORECAST_MISSED",
@@ -78,122 +100,6 @@ __all__ = [
     "STALE_FORECAST", "TOO_FEW", "TOO_MANY", "UP_LIMIT", "UP_STABILIZED", "WITHIN_TOLERANCE",
     "ControllerState", "Decision", "Mode", "Step", "decide", "replicas_for",
 ]
-
-Mode = Literal["predictive", "reactive", "hold"]
-# Reason codes (stable: they appear in annotations, Events, metrics labels and the plan output).
-FORECAST_PEAK = "ForecastPeak"
-HEADROOM = "Headroom"
-NO_FORECAST = "NoForecast"
-STALE_FORECAST = "StaleForecast"
-FORECAST_EXHAUSTED = "ForecastExhausted"
-FORECAST_PARTIAL = "ForecastPartial"
-REACTIVE = "ReactiveScaling"
-NO_DATA = "NoData"
-OBSERVED_MISSING = "ObservedLoadMissing"
-OBSERVED_STALE = "ObservedLoadStale"
-OBSERVED_FLOOR = "ObservedLoadFloor"
-FORECAST_MISSED = "ForecastMissed"
-TOO_FEW = "TooFewReplicas"
-TOO_MANY = "TooManyReplicas"
-MAX_EXCEEDED = "MaxCapacityExceeded"
-BLIND_HOLD = "NoScaleDownWhileBlind"
-
-
-@deferred_fields("message", "window_end")
-@dataclass(frozen=True, init=False)
-class Decision:
-    """The outcome of :func:`decide`. ``reason``/``message`` belong to the step that set ``replicas``.
-
-    ``message`` and ``window_end`` are built on first read (see :class:`controller.behavior.Deferred`).
-    """
-
-    at: pd.Timestamp
-    replicas: int
-    current: int | None
-    reason: str
-    message: str
-    mode: Mode
-    steps: tuple[Step, ...]
-    warmups: tuple[WarmupAction, ...]
-    state: ControllerState
-    window_end: pd.Timestamp  # end of the span the replicas must cover (now + lead + interval)
-    forecast_peak: float | None = None  # max peak_upper over the window (level-corrected), req/s
-    forecast_need: int | None = None  # replicas the forecast needs, headroom included
-    observed_rate: float | None = None  # req/s, None when missing or stale
-    observed_need: int | None = None  # replicas the observed load needs, headroom included
-
-    def __init__(
-        self,
-        at: pd.Timestamp,
-        replicas: int,
-        current: int | None,
-        reason: str,
-        message: Text,
-        mode: Mode,
-        steps: tuple[Step, ...],
-        warmups: tuple[WarmupAction, ...],
-        state: ControllerState,
-        window_end: pd.Timestamp | Callable[[], pd.Timestamp],
-        forecast_peak: float | None = None,
-        forecast_need: int | None = None,
-        observed_rate: float | None = None,
-        observed_need: int | None = None,
-    ) -> None:
-        # One dict update instead of a frozen dataclass's per-field object.__setattr__ (a decision is made
-        # every tick); ``message`` and ``window_end`` may be callables (Deferred fields).
-        self.__dict__.update(
-            at=at, replicas=replicas, current=current, reason=reason, message=message, mode=mode, steps=steps,
-            warmups=warmups, state=state, window_end=window_end, forecast_peak=forecast_peak,
-            forecast_need=forecast_need, observed_rate=observed_rate, observed_need=observed_need,
-        )
-
-    @property
-    def changed(self) -> bool:
-        return self.current is not None and self.replicas != self.current
-
-    @property
-    def warnings(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if s.warning)
-
-    def explain(self) -> str:
-        """Multi-line explanation, one step per line (CLI, logs)."""
-        lines = [f"{self.at.isoformat()}: {self.current} -> {self.replicas} replicas ({self.reason})"]
-        lines += [f"  {'!' if s.warning else '-'} {s.reason}: {s.message}" for s in self.steps]
-        lines += [f"  * warm-up {w.key} ({w.reason}): {w.message}" for w in self.warmups]
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat(),
-            "replicas": self.replicas,
-            "current": self.current,
-            "reason": self.reason,
-            "message": self.message,
-            "mode": self.mode,
-            "windowEnd": self.window_end.isoformat(),
-            "forecastPeak": self.forecast_peak,
-            "forecastNeed": self.forecast_need,
-            "observedRate": self.observed_rate,
-            "observedNeed": self.observed_need,
-            "steps": [
-                {"reason": s.reason, "message": s.message, "replicas": s.replicas, "warning": s.warning}
-                for s in self.steps
-            ],
-            "warmups": [{"key": w.key, "reason": w.reason, "message": w.message} for w in self.warmups],
-        }
-
-    def annotation(self) -> str:
-        """Compact JSON for the target's decision annotation (no step list, to stay small)."""
-        return json.dumps(
-            {
-                "at": self.at.isoformat(),
-                "replicas": self.replicas,
-                "reason": self.reason,
-                "message": self.message,
-                "mode": self.mode,
-            },
-            separators=(",", ":"),
-        )
 
 
 def decide(
@@ -230,7 +136,7 @@ def decide(
     elif now_ns - _ns(observed.sampled_at) > config.load_max_age_ns:
         tr.note(
             OBSERVED_STALE,
-            partial(_stale_load_message, now, observed.sampled_at, config.load_max_age),
+            partial(stale_load_message, now, observed.sampled_at, config.load_max_age),
             warning=True,
         )
     else:
@@ -254,7 +160,7 @@ def decide(
         mode: Mode = "predictive"
         desired = tr.set(
             FORECAST_PEAK,
-            partial(_peak_message, fc_peak, now, k.window_td, fc_band_need, cap),
+            partial(peak_message, fc_peak, now, k.window_td, fc_band_need, cap),
             fc_band_need,
         )
         if fc_need > fc_band_need:
@@ -461,7 +367,7 @@ def _forecast_demand(
     if now_ns - _ns(forecast.created_at) > config.forecast_max_age_ns:
         tr.note(
             STALE_FORECAST,
-            partial(_stale_forecast_message, forecast.created_at, now, config.forecast_max_age),
+            partial(stale_forecast_message, forecast.created_at, now, config.forecast_max_age),
             warning=True,
         )
         return None
@@ -470,11 +376,11 @@ def _forecast_demand(
     # The intervals ending after now and starting before the window end (ForecastView.window, inlined).
     lo, hi = bisect.bisect_right(ds, now_ns - step), bisect.bisect_left(ds, end_ns)
     if lo >= hi:
-        tr.note(FORECAST_EXHAUSTED, partial(_exhausted_message, ivs[0].ds, ivs[-1].ds, step), warning=True)
+        tr.note(FORECAST_EXHAUSTED, partial(exhausted_message, ivs[0].ds, ivs[-1].ds, step), warning=True)
         return None
     partial_cover = ds[lo] > now_ns or ds[hi - 1] + step < end_ns
     if partial_cover:
-        tr.note(FORECAST_PARTIAL, partial(_partial_message, ivs[lo].ds, ivs[hi - 1].ds, step), warning=True)
+        tr.note(FORECAST_PARTIAL, partial(partial_message, ivs[lo].ds, ivs[hi - 1].ds, step), warning=True)
     covers_now = ds[lo] <= now_ns
     return _Demand(
         fv,
@@ -483,42 +389,6 @@ def _forecast_demand(
         partial_cover,
         fv.peak[lo] if covers_now else None,
         fv.yhat[lo] if covers_now else None,
-    )
-
-
-# Messages, built only when read (see controller.behavior.Deferred).
-def _peak_message(peak: float, now: pd.Timestamp, window: pd.Timedelta, need: int, cap: float) -> str:
-    span = f"[{_hms(now)}, {_hms(now + window)}]"
-    return (
-        f"forecast peak upper band {peak:.1f} req/s over {span} needs {need} replicas at {cap:g} req/s each"
-    )
-
-
-def _stale_load_message(now: pd.Timestamp, sampled_at: pd.Timestamp, max_age: float) -> str:
-    return (
-        f"live load sample is {format_duration(now - sampled_at)} old (loadMaxAge {max_age:g}s): "
-        "using the forecast only, no scale-down"
-    )
-
-
-def _stale_forecast_message(created: pd.Timestamp, now: pd.Timestamp, max_age: float) -> str:
-    return (
-        f"forecast created {created.isoformat()} is {format_duration(now - created)} old "
-        f"(forecastMaxAge {max_age:g}s): scaling reactively, no scale-down"
-    )
-
-
-def _exhausted_message(first: pd.Timestamp, last: pd.Timestamp, step: int) -> str:
-    return (
-        f"forecast covers {first.isoformat()} to {(last + _td(step)).isoformat()},"
-        " not now: scaling reactively, no scale-down"
-    )
-
-
-def _partial_message(first: pd.Timestamp, last: pd.Timestamp, step: int) -> str:
-    return (
-        f"forecast covers only {first.isoformat()} to {(last + _td(step)).isoformat()} of the window: "
-        "no scale-down"
     )
 
 
@@ -561,12 +431,3 @@ def _ns(t: pd.Timestamp) -> int:
     if t.tzinfo is None:
         raise TypeError(f"cannot compare the naive timestamp {t} with a timezone-aware one")
     return int(t.value)
-
-
-def _td(ns: int) -> pd.Timedelta:
-    return pd.Timedelta(ns, unit="ns")
-
-
-def _hms(t: pd.Timestamp) -> str:
-    """``f"{t:%H:%M:%S}"`` without strftime (it runs on every decision)."""
-    return f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"

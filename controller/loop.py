@@ -17,21 +17,24 @@ memory across ticks and, since it never changes the target, takes its own last d
 count (the live loop reads back what it wrote).
 
 Every fault degrades toward "not fewer replicas than reality needs" and is counted by kind in ``/metrics``.
+
+The state stores live in :mod:`controller.statestore` and the live load sources in
+:mod:`controller.liveload`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
 from controller.config import ControllerConfig
 from controller.decision import Decision, decide
 from controller.health import ControllerMetrics, HealthState
+from controller.liveload import FileLoad, PrometheusLoad
 from controller.ports import (
     EventSink,
     LeaderLock,
@@ -42,205 +45,17 @@ from controller.ports import (
     WarmupClient,
 )
 from controller.state import ControllerState
+from controller.statestore import ConfigMapStateStore, MemoryStateStore, StateStore
 from forecaster.artifact import ForecastArtifact
-from forecaster.errors import AutoscalerError, OperationalError, SourceError, StoreError
+from forecaster.errors import OperationalError
 from forecaster.ports import ForecastStore
 
+__all__ = [
+    "ConfigMapStateStore", "ControlLoop", "FileLoad", "LoopDeps", "MemoryStateStore", "PrometheusLoad",
+    "StateStore", "TickResult", "register",
+]
+
 log = logging.getLogger(__name__)
-
-
-class StateStore(Protocol):
-    """Where the controller's memory survives restarts."""
-
-    def describe(self) -> str: ...
-
-    def load(self) -> ControllerState | None: ...
-
-    def save(self, state: ControllerState) -> None: ...
-
-
-class MemoryStateStore:
-    """Keeps state in memory only (dry-run, tests)."""
-
-    def __init__(self, state: ControllerState | None = None) -> None:
-        self.state = state
-
-    def describe(self) -> str:
-        return "memory"
-
-    def load(self) -> ControllerState | None:
-        return self.state
-
-    def save(self, state: ControllerState) -> None:
-        self.state = state
-
-
-class ConfigMapStateStore:
-    """State as JSON under key ``state.json`` of a small ConfigMap (compare-and-swap on resourceVersion)."""
-
-    KEY = "state.json"
-
-    def __init__(self, api_client: Any, *, namespace: str, name: str, timeout: float = 5.0) -> None:
-        from kubernetes import client
-
-        self.core = client.CoreV1Api(api_client)
-        self.namespace, self.name, self.timeout = namespace, name, timeout
-
-    def describe(self) -> str:
-        return f"configmap {self.namespace}/{self.name}"
-
-    def _call(self, fn: Any, verb: str) -> Any:
-        from forecaster.kubeapi import call_api
-
-        return call_api(
-            fn, verb=verb, resource="configmaps", namespace=self.namespace, name=self.name, retries=1
-        )
-
-    def _read(self) -> Any:
-        return self._call(
-            lambda: self.core.read_namespaced_config_map(
-                self.name, self.namespace, _request_timeout=self.timeout
-            ),
-            "get",
-        )
-
-    def load(self) -> ControllerState | None:
-        from forecaster.kubeapi import KubeNotFound
-
-        try:
-            cm = self._read()
-        except KubeNotFound:
-            return None
-        text = (cm.data or {}).get(self.KEY)
-        if not text:
-            return None
-        try:
-            return ControllerState.from_dict(json.loads(text), where=self.describe())
-        except ValueError as exc:
-            raise StoreError(f"{self.describe()}: state is not valid JSON ({exc})") from None
-
-    def save(self, state: ControllerState) -> None:
-        from forecaster.kubeapi import KubeConflict
-
-        text = json.dumps(state.to_dict(), separators=(",", ":"))
-        for _ in range(3):
-            try:
-                self._save_once(text)
-                return
-            except KubeConflict:
-                continue
-        raise StoreError(f"{self.describe()}: state not saved: conflicting writers")
-
-    def _save_once(self, text: str) -> None:
-        from forecaster.kubeapi import KubeNotFound
-
-        try:
-            cm = self._read()
-        except KubeNotFound:
-            body: Any = {
-                "metadata": {
-                    "name": self.name,
-                    "namespace": self.namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "recharge-autoscaler"},
-                },
-                "data": {self.KEY: text},
-            }
-            self._call(
-                lambda: self.core.create_namespaced_config_map(
-                    self.namespace, body, _request_timeout=self.timeout
-                ),
-                "create",
-            )
-            return
-        cm.data = {**(cm.data or {}), self.KEY: text}
-        self._call(
-            lambda: self.core.replace_namespaced_config_map(
-                self.name, self.namespace, cm, _request_timeout=self.timeout
-            ),
-            "update",
-        )
-
-
-class PrometheusLoad:
-    """:class:`controller.ports.LoadSource` from a Prometheus instant query, stamped with the data's age.
-
-    The ``[timestamp, value]`` pair of an instant query carries the *evaluation* time, not the time of the
-    underlying sample, so it cannot tell fresh data from a series that stopped updating and is carried
-    forward by the lookback delta (5 min by default; longer gaps in remote-written or federated data).
-    A second instant query, ``timestamp(<query>)``, returns the sample time of a plain selector (a recording
-    rule, a gauge), so ``loadMaxAge`` measures the age of the data. For an aggregation or a function such
-    as ``sum(rate(...))`` Prometheus answers with the evaluation time; such a query stops returning a series
-    once its range runs out of samples, which is reported as missing load instead. A ``timestamp()`` query
-    Prometheus rejects (a scalar query) falls back to the evaluation time, logged once.
-
-    ``source.instant(query, at)`` may return a float or a ``(value, timestamp)`` pair.
-    """
-
-    def __init__(self, source: Any, query: str) -> None:
-        self.source, self.query = source, query
-        self._warned_untimed = False
-
-    def describe(self) -> str:
-        return f"prometheus:{self.query}"
-
-    def current(self, now: pd.Timestamp) -> ObservedLoad:
-        at = pd.Timestamp(now)
-        value, evaluated = _value_and_time(self.source.instant(self.query, at), at)
-        try:
-            stamp, _ = _value_and_time(self.source.instant(f"timestamp({self.query})", at), at)
-            sampled = min(evaluated, _sample_time(stamp))
-        except SourceError as exc:
-            if not self._warned_untimed:
-                log.warning(
-                    "%s: no sample timestamp (%s); loadMaxAge is measured from the evaluation time",
-                    self.describe(),
-                    exc,
-                )
-                self._warned_untimed = True
-            sampled = evaluated
-        return ObservedLoad(rate=value, sampled_at=sampled)
-
-
-def _value_and_time(raw: Any, at: pd.Timestamp) -> tuple[float, pd.Timestamp]:
-    """``(value, time)`` from an instant result that is a float or a ``(value, timestamp)`` pair."""
-    if isinstance(raw, tuple | list):
-        value, stamp = raw
-        return float(value), _sample_time(stamp)
-    return float(raw), at
-
-
-def _sample_time(stamp: Any) -> pd.Timestamp:
-    """A sample time as Prometheus gives it (unix seconds) or as a Timestamp; always tz-aware."""
-    if isinstance(stamp, int | float | str) and not isinstance(stamp, bool):
-        try:
-            return pd.Timestamp(float(stamp), unit="s", tz="UTC")
-        except ValueError:
-            pass
-    ts = pd.Timestamp(stamp)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts
-
-
-class FileLoad:
-    """:class:`controller.ports.LoadSource` from the last value of a history file (replays, tests)."""
-
-    def __init__(self, path: str, *, time_column: str | None = None, value_column: str | None = None) -> None:
-        self.path, self.time_column, self.value_column = path, time_column, value_column
-
-    def describe(self) -> str:
-        return f"file:{self.path}"
-
-    def current(self, now: pd.Timestamp) -> ObservedLoad:
-        from forecaster.io import load_history
-
-        try:
-            series = load_history(self.path, time_column=self.time_column, value_column=self.value_column)
-        except AutoscalerError as exc:
-            raise SourceError(f"live load file: {exc}") from None
-        series = series.dropna()
-        series = series[series.index <= pd.Timestamp(now)]
-        if series.empty:
-            raise SourceError(f"{self.path}: no load sample at or before {pd.Timestamp(now).isoformat()}")
-        return ObservedLoad(rate=float(series.iloc[-1]), sampled_at=pd.Timestamp(series.index[-1]))
 
 
 @dataclass
