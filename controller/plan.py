@@ -21,6 +21,8 @@ import argparse
 import bisect
 import dataclasses
 import math
+import sys
+import time
 from typing import Any
 
 import pandas as pd
@@ -165,6 +167,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", default="auto", help="forecasting model alias, or auto (default: auto)")
     p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups")
     p.add_argument("--output", "-o", default="-", metavar="FILE", help="CSV to write; - for stdout (default)")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
     p.set_defaults(func=run_plan)
 
 
@@ -215,6 +218,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from forecaster.io import write_frame
     from forecaster.pipeline import run_forecast, to_artifact
 
+    t0 = time.perf_counter()
     series = load_clean_history(args)
     if horizon < series.freq:
         raise UserError(f"--horizon: {args.horizon} is shorter than the history's resolution ({series.freq})")
@@ -223,4 +227,15 @@ def run_plan(args: argparse.Namespace) -> int:
     artifact = to_artifact(result, created_at=created, source=f"file:{args.history}", series=series)
     frame, _ = build_plan(artifact, config, initial_replicas=args.initial_replicas)
     write_frame(frame, args.output)
+    if not args.quiet:
+        from forecaster.cli import print_summary
+
+        print_summary(result, time.perf_counter() - t0, sys.stderr)
+        hours = frame["replicas"].sum() * artifact.interval_seconds / 3600
+        warmups = int((frame["warmup_key"].fillna("").astype(str) != "").sum())
+        print(
+            f"plan: {len(frame)} rows, replicas {frame['replicas'].min()}..{frame['replicas'].max()}, "
+            f"{hours:,.1f} replica-hours, {warmups} warm-up(s)",
+            file=sys.stderr,
+        )
     return 0

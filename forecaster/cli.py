@@ -133,7 +133,7 @@ def forecast_command(args: argparse.Namespace) -> int:
     _, result = _run(args)
     write_frame(result.frame[["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]], args.output)
     if not args.quiet:
-        _summary(result, time.perf_counter() - t0, sys.stderr)
+        print_summary(result, time.perf_counter() - t0, sys.stderr)
     return 0
 
 
@@ -143,7 +143,8 @@ def _fmt(x: float, pct: bool = True) -> str:
     return f"{100 * float(x):.1f}%" if pct else f"{float(x):.2f}"
 
 
-def _summary(result: Any, seconds: float, out: TextIO) -> None:
+def print_summary(result: Any, seconds: float, out: TextIO) -> None:
+    """The forecast summary users read on stderr: model, backtest error, events and data-quality notes."""
     bt = result.backtest or {}
     print(
         f"model: {result.model}  intervals: {len(result.frame)} x {format_duration(result.freq)}  "
