@@ -179,3 +179,21 @@ def test_plan_flags_override_the_config_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"--max-replicas \(3\) must be >= --min-replicas \(4\)"):
         config_from_args(_ns(config=str(path), max_replicas=3))
     assert not config_from_args(_ns(capacity_per_replica=10.0, no_warmup=True)).warmup.enabled
+
+
+@pytest.mark.parametrize("quiet", [False, True], ids=["summary", "quiet"])
+def test_plan_cli_reports_the_forecast_and_its_warnings_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], quiet: bool
+) -> None:
+    hist = _history(tmp_path / "h.csv", days=5)  # under two weeks: an honest warning is owed
+    args = ["plan", "--history", str(hist), "--horizon", "6h", "--capacity-per-replica", "50",
+            "--model", "seasonal_median", "--output", str(tmp_path / "plan.csv"), *(["-q"] if quiet else [])]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    if quiet:
+        assert err == ""
+    else:
+        assert "model: seasonal_median" in err
+        assert "warning: short_history" in err
+        rows = pd.read_csv(tmp_path / "plan.csv")
+        assert f"plan: {len(rows)} rows, replicas {rows['replicas'].min()}..{rows['replicas'].max()}" in err
