@@ -34,6 +34,7 @@ from forecaster.backtest import (
 from forecaster.cleaning import CleanSeries, resample
 from forecaster.durations import format_duration
 from forecaster.errors import OperationalError, UserError
+from forecaster.event_effects import apply_effects, learn_effects
 from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
 from forecaster.models.base import FitContext
 
@@ -176,12 +177,24 @@ def run_forecast(
         else "ensemble(" + "+".join(sorted(m.alias for m in members)) + ")"
     )
 
+    horizon_events = _in_window(events, hist_end, hist_end + steps * out_freq)
+    effects = learn_effects(history, events)
+    frame, horizon_events, touched = apply_effects(frame, horizon_events, effects)
+    for eff in effects:
+        if eff.kind in touched:
+            notes.append(
+                QualityNote(
+                    "event_effect",
+                    "info",
+                    f"learned from history: {eff.describe()}; applied to {touched[eff.kind]} interval(s)",
+                )
+            )
+
     ratio = peak_ratio(native, series, pd.DatetimeIndex(frame["ds"]))
     frame["peak_upper"] = np.maximum(
         frame["yhat_upper"].to_numpy(dtype=float) * ratio, frame["yhat_upper"].to_numpy(dtype=float)
     )
     table = _score_table(tested, band_level, widen)
-    horizon_events = _in_window(events, hist_end, hist_end + steps * out_freq)
     return ForecastResult(
         frame=frame.reset_index(drop=True),
         model=name,

@@ -1,0 +1,106 @@
+"""Learn how recurring calendar days (month start, paydays) move traffic, and carry that into the forecast.
+
+Seasonal models see days and weeks; recharge traffic also jumps on the first of the month and on paydays,
+which drift across weekdays and so hide from a weekly profile. For each such kind of day this module compares
+every past occurrence in the history with the same local times one and two weeks either side (stamps on any
+calendar day excluded). When at least ``MIN_OCCURRENCES`` past days agree, each beyond +-``MIN_EFFECT`` in
+the same direction, the median ratio scales that kind's intervals in the horizon, and the pipeline reports
+it. Otherwise nothing changes: one coincidence must not become a forecast. Called by forecaster.pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("month_start", "payday")
+MIN_OCCURRENCES = 2
+MIN_EFFECT = 0.08
+NEIGHBOUR_DAYS = (-14, -7, 7, 14)
+
+
+@dataclass(frozen=True)
+class EventEffect:
+    """A learned multiplier for one kind of calendar day, with the evidence behind it."""
+
+    kind: str
+    factor: float
+    ratios: tuple[float, ...]
+
+    def describe(self) -> str:
+        seen = ", ".join(f"x{r:.2f}" for r in self.ratios)
+        n = len(self.ratios)
+        return f"{self.kind} days run x{self.factor:.2f} of the surrounding weeks ({n} past: {seen})"
+
+
+def _inside(stamps: pd.DatetimeIndex, events: pd.DataFrame) -> np.ndarray:
+    mask = np.zeros(len(stamps), dtype=bool)
+    for start, end in zip(events["start"], events["end"], strict=True):
+        mask |= np.asarray((stamps >= start) & (stamps < end))
+    return mask
+
+
+def _unscaled(events: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Events of ``kind`` with no declared uplift (a declared one is applied by the models themselves)."""
+    if len(events) == 0:
+        return events
+    up = pd.to_numeric(events["uplift"], errors="coerce").to_numpy(dtype=float)
+    return events[(events["kind"] == kind).to_numpy() & ~np.isfinite(up)]
+
+
+def learn_effects(history: pd.DataFrame, events: pd.DataFrame) -> list[EventEffect]:
+    """Effects of the recurring kinds that the history shows consistently (``history``: regular ds, y)."""
+    if len(events) == 0 or len(history) == 0:
+        return []
+    y = pd.Series(history["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(history["ds"]))
+    first, last = y.index[0], y.index[-1]
+    any_event = _inside(y.index, events)
+    calm = y.where(~any_event)
+    effects = []
+    for kind in KINDS:
+        past = _unscaled(events, kind)
+        past = past[(pd.DatetimeIndex(past["start"]) >= first) & (pd.DatetimeIndex(past["end"]) <= last)]
+        ratios = []
+        for start, end in zip(past["start"], past["end"], strict=True):
+            actual = y[(y.index >= start) & (y.index < end)]
+            refs = np.vstack(
+                [calm.reindex(actual.index + pd.DateOffset(days=k)).to_numpy() for k in NEIGHBOUR_DAYS]
+            )
+            seen = np.isfinite(refs).any(axis=0)
+            ref = np.full(len(actual), np.nan)
+            ref[seen] = np.nanmedian(refs[:, seen], axis=0)
+            ok = np.isfinite(actual.to_numpy()) & np.isfinite(ref)
+            if ok.sum() >= max(1, len(actual) // 2) and ref[ok].sum() > 0:
+                ratios.append(float(actual.to_numpy()[ok].sum() / ref[ok].sum()))
+        up = all(r > 1 + MIN_EFFECT for r in ratios)
+        down = all(r < 1 - MIN_EFFECT for r in ratios)
+        if len(ratios) >= MIN_OCCURRENCES and (up or down):
+            effects.append(EventEffect(kind, float(np.median(ratios)), tuple(ratios)))
+    return effects
+
+
+def apply_effects(
+    frame: pd.DataFrame, events: pd.DataFrame, effects: list[EventEffect]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Scale the forecast intervals inside each effect's events; the events get the learned uplift.
+
+    Returns the new frame, the events (horizon kinds with an effect carry ``uplift`` = factor) and the number
+    of intervals scaled per kind.
+    """
+    out, evs = frame.copy(), events.copy()
+    stamps = pd.DatetimeIndex(out["ds"])
+    touched: dict[str, int] = {}
+    for eff in effects:
+        which = _unscaled(evs, eff.kind)
+        mask = _inside(stamps, which)
+        if not mask.any():
+            continue
+        for col in ("yhat", "yhat_lower", "yhat_upper"):
+            values = out[col].to_numpy(dtype=float).copy()
+            values[mask] *= eff.factor
+            out[col] = values
+        evs.loc[which.index, "uplift"] = eff.factor
+        touched[eff.kind] = int(mask.sum())
+    return out, evs, touched
