@@ -34,6 +34,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchdocs import TRACES, write_section  # noqa: E402
+
 from forecaster.backtest import coverage, wape  # noqa: E402
 from forecaster.calendar import CalendarConfig, EventCalendar  # noqa: E402
 from forecaster.cleaning import clean, resample  # noqa: E402
@@ -43,8 +45,6 @@ from forecaster.models.base import FitContext  # noqa: E402
 from forecaster.models.prophet_models import ProphetDefault  # noqa: E402
 from forecaster.pipeline import DEFAULT_FOLDS, run_forecast  # noqa: E402
 
-# The development traces live beside the repository (../shared/data/traces); RECHARGE_TRACES overrides.
-TRACES = Path(os.environ.get("RECHARGE_TRACES") or Path(__file__).resolve().parents[2] / "shared/data/traces")
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)
 HISTORY = pd.Timedelta(days=56)
@@ -346,18 +346,6 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str, path: Path) -> None:
-    """Replace (or append) the Forecast accuracy section, leaving other sections alone."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    if SECTION in old:
-        start = old.index(SECTION)
-        nxt = old.find("\n## ", start + len(SECTION))
-        new = old[:start] + text + (old[nxt + 1 :] if nxt >= 0 else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1 week of origins, no extra ordinary-day origins")
@@ -395,7 +383,7 @@ def main() -> int:
     text = render(results, cli_sec, args, time.perf_counter() - started)
     print(text)
     if not args.no_write:
-        write_section(text, ROOT / "docs" / "benchmarks.md")
+        write_section(text, SECTION)
     return 0
 
 

@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -30,14 +29,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchdocs import TRACES, write_section  # noqa: E402
+
 from controller.config import ControllerConfig, WarmupConfig  # noqa: E402
 from controller.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
 from controller.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
 from controller.simulate import Policy, SimParams, compare, make_trace, simulate  # noqa: E402
 
-# The development traces live beside the repository (../shared/data/traces); RECHARGE_TRACES overrides.
-TRACES = Path(os.environ.get("RECHARGE_TRACES") or Path(__file__).resolve().parents[2] / "shared/data/traces")
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Scaling policies"
 
 
@@ -211,15 +209,6 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, total: float) -
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    old = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    found = pattern.search(old)
-    new = pattern.sub(lambda _: text + "\n", old) if found else old.rstrip("\n") + "\n\n" + text
-    DOC.write_text(new, encoding="utf-8")
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=14, help="days replayed at the end of each trace (>= 14)")
@@ -280,7 +269,7 @@ def main() -> int:
     text = render(rows, args, time.perf_counter() - t_all)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, SECTION)
     return 0
 
 

@@ -16,7 +16,6 @@ import datetime as dt
 import os
 import pickle
 import platform
-import re
 import statistics
 import sys
 import time
@@ -28,13 +27,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchdocs import TRACES, write_section  # noqa: E402
+
 from controller.config import ControllerConfig, WarmupConfig  # noqa: E402
 from controller.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
 from controller.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
 from controller.simulate import SimParams, make_trace, simulate  # noqa: E402
 
-TRACES = Path(os.environ.get("RECHARGE_TRACES") or ROOT.parent / "shared/data/traces")
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Simulator speed"
 
 
@@ -120,11 +119,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        old = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-        found = pattern.search(old)
-        new = pattern.sub(lambda _: text + "\n", old) if found else old.rstrip("\n") + "\n\n" + text
-        DOC.write_text(new, encoding="utf-8")
+        write_section(text, SECTION)
     return 0
 
 

@@ -1,0 +1,25 @@
+"""What every benchmark script shares: where the development traces are and how a result section is written.
+
+Each script owns one ``## ...`` section of docs/benchmarks.md and rewrites only that section.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+# The development traces live beside the repository (../shared/data/traces); RECHARGE_TRACES overrides.
+TRACES = Path(os.environ.get("RECHARGE_TRACES") or ROOT.parent / "shared" / "data" / "traces")
+
+
+def write_section(text: str, section: str, doc: Path = DOC) -> None:
+    """Replace ``section`` (heading and body) in ``doc`` with ``text``, or append it; the rest is kept."""
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    old = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
+    body = text.rstrip("\n") + "\n\n"
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _: body, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body
+    doc.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
