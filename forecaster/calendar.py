@@ -25,9 +25,8 @@ from types import ModuleType
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from forecaster.configbase import check, doc
+from forecaster.configbase import check, doc, read_yaml
 from forecaster.errors import ConfigError
 
 EVENT_COLUMNS = ["name", "kind", "start", "end", "uplift"]
@@ -246,20 +245,7 @@ def load_promotions(path: str | Path, *, timezone: str = "UTC") -> pd.DataFrame:
     ``timezone``. Errors name the file, the entry index and the field.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: promotions file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise ConfigError(f"{p}: cannot read promotions file ({reason})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise ConfigError(f"{p}: not valid YAML{at} ({problem})") from None
+    data = read_yaml(p, what="promotions file")
     if data is None:
         data = []
     if isinstance(data, dict):

@@ -148,22 +148,29 @@ def build(cls: type[T], data: Any, path: str = "") -> T:
         raise ConfigError(f"{path or 'config'}: {exc}") from None
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Safe-load a YAML config file into a mapping, with clear errors for missing or malformed files."""
+def read_yaml(path: str | Path, *, what: str = "config file") -> Any:
+    """Safe-load a YAML file; a missing, unreadable or malformed one is a ConfigError naming the file."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
+        raise ConfigError(f"{p}: {what} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"{p}: cannot read {what} ({reason})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{p}: {problem}{where}") from None
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{p}: not valid YAML{at} ({problem})") from None
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Safe-load a YAML config file into a mapping, with clear errors for missing or malformed files."""
+    p = Path(path)
+    data = read_yaml(p)
     if data is None:
         return {}
     if not isinstance(data, dict):
