@@ -34,7 +34,7 @@ from controller.ports import ObservedLoad
 from controller.state import ControllerState
 from forecaster.artifact import ForecastArtifact
 from forecaster.configbase import Duration
-from forecaster.durations import parse_duration
+from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import UserError
 
 PLAN_COLUMNS = [
@@ -210,21 +210,37 @@ def config_from_args(args: argparse.Namespace) -> ControllerConfig:
     return dataclasses.replace(base, **changes)
 
 
+def forecast_after(
+    series: Any, horizon: pd.Timedelta, *, model: str, calendar: Any, source: str
+) -> tuple[Any, ForecastArtifact]:
+    """The forecast right after ``series`` and its artifact, created at the history's end.
+
+    ``plan``, ``whatif`` and ``report`` all plan from this, so the same history gives the same plan in each.
+    """
+    from forecaster.pipeline import run_forecast, to_artifact
+
+    if horizon < series.freq:
+        raise UserError(
+            f"--horizon: {format_duration(horizon)} is shorter than the history's resolution "
+            f"({format_duration(series.freq)})"
+        )
+    result = run_forecast(series, horizon, model=model, calendar=calendar)
+    created = pd.Timestamp(series.y.index[-1])
+    return result, to_artifact(result, created_at=created, source=source, series=series)
+
+
 def run_plan(args: argparse.Namespace) -> int:
     config = config_from_args(args)  # flag mistakes first: cheap and before any file is read
     horizon = parse_duration(args.horizon, what="--horizon")
 
     from forecaster.cliargs import calendar_from_args, load_clean_history
     from forecaster.io import write_frame
-    from forecaster.pipeline import run_forecast, to_artifact
 
     t0 = time.perf_counter()
     series = load_clean_history(args)
-    if horizon < series.freq:
-        raise UserError(f"--horizon: {args.horizon} is shorter than the history's resolution ({series.freq})")
-    result = run_forecast(series, horizon, model=args.model, calendar=calendar_from_args(args))
-    created = pd.Timestamp(series.y.index[-1])
-    artifact = to_artifact(result, created_at=created, source=f"file:{args.history}", series=series)
+    result, artifact = forecast_after(
+        series, horizon, model=args.model, calendar=calendar_from_args(args), source=f"file:{args.history}"
+    )
     frame, _ = build_plan(artifact, config, initial_replicas=args.initial_replicas)
     write_frame(frame, args.output)
     if not args.quiet:

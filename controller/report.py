@@ -75,7 +75,6 @@ def run(args: argparse.Namespace) -> int:
     from controller.simcli import controller_config_from_args, load_rate
     from forecaster.cleaning import clean
     from forecaster.cliargs import calendar_from_args
-    from forecaster.pipeline import run_forecast, to_artifact
 
     cfg = with_warmups(controller_config_from_args(args), args)
     horizon = parse_duration(args.horizon, what="--horizon")
@@ -90,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
     rate = load_rate(args.history, args)
     series = clean(rate.rename("y").rename_axis("ds"), where=args.history)
     calendar = calendar_from_args(args)
-    result = run_forecast(series, horizon, model=args.model, calendar=calendar)
+    from controller.plan import forecast_after
+
     # Created at the history's end, as `plan` and `whatif` do: the same forecast gives the same plan.
-    artifact = to_artifact(
-        result, created_at=pd.Timestamp(series.y.index[-1]), source=f"file:{args.history}", series=series
+    result, artifact = forecast_after(
+        series, horizon, model=args.model, calendar=calendar, source=f"file:{args.history}"
     )
     sim = _simulate_recent(rate, cfg, args, sim_span, calendar) if sim_span > pd.Timedelta(0) else None
     build_report(

@@ -390,19 +390,16 @@ def run(args: argparse.Namespace) -> int:
 
 def forecast_artifact(args: argparse.Namespace, horizon: pd.Timedelta) -> ForecastArtifact:
     """The forecast after ``--history``, made as ``plan`` makes it (same cleaning, calendar and creation)."""
+    from controller.plan import forecast_after
     from controller.simcli import load_rate
     from forecaster.cleaning import clean
     from forecaster.cliargs import calendar_from_args
-    from forecaster.pipeline import run_forecast, to_artifact
 
     rate = load_rate(args.history, args)
     series = clean(rate.rename("y").rename_axis("ds"), where=args.history)
-    if horizon < series.freq:
-        raise UserError(f"--horizon: {format_duration(horizon)} is shorter than the history's resolution "
-                        f"({format_duration(series.freq)})")
-    result = run_forecast(series, horizon, model=args.model, calendar=calendar_from_args(args))
-    created = pd.Timestamp(series.y.index[-1])
-    return to_artifact(result, created_at=created, source=f"file:{args.history}", series=series)
+    calendar = calendar_from_args(args)
+    source = f"file:{args.history}"
+    return forecast_after(series, horizon, model=args.model, calendar=calendar, source=source)[1]
 
 
 def with_warmups(config: ControllerConfig, args: argparse.Namespace) -> ControllerConfig:
