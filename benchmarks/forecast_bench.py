@@ -37,13 +37,13 @@ sys.path.insert(0, str(ROOT))
 from benchdocs import TRACES, write_section  # noqa: E402
 
 from forecaster.backtest import coverage, wape  # noqa: E402
-from forecaster.calendar import CalendarConfig, EventCalendar  # noqa: E402
-from forecaster.cleaning import clean, resample  # noqa: E402
-from forecaster.io import load_history  # noqa: E402
 from forecaster.models import MODELS  # noqa: E402
 from forecaster.models.base import FitContext  # noqa: E402
 from forecaster.models.prophet_models import ProphetDefault  # noqa: E402
 from forecaster.pipeline import DEFAULT_FOLDS, run_forecast  # noqa: E402
+from forecaster.series.calendar import CalendarConfig, EventCalendar  # noqa: E402
+from forecaster.series.cleaning import clean, resample  # noqa: E402
+from forecaster.series.io import load_history  # noqa: E402
 
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 from benchdocs import TRACES, write_section  # noqa: E402
 
 from controller.config import ControllerConfig, WarmupConfig  # noqa: E402
-from controller.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
-from controller.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
-from controller.simulate import Policy, SimParams, compare, make_trace, simulate  # noqa: E402
+from controller.planning.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
+from controller.planning.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
+from controller.planning.simulate import Policy, SimParams, compare, make_trace, simulate  # noqa: E402
 
 SECTION = "## Scaling policies"
 

@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 from benchdocs import TRACES, write_section  # noqa: E402
 
 from controller.config import ControllerConfig, WarmupConfig  # noqa: E402
-from controller.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
-from controller.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
-from controller.simulate import SimParams, make_trace, simulate  # noqa: E402
+from controller.planning.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
+from controller.planning.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
+from controller.planning.simulate import SimParams, make_trace, simulate  # noqa: E402
 
 SECTION = "## Simulator speed"
 

@@ -9,9 +9,10 @@ safety rules (forecast/load staleness, max-capacity policy), cache warm-up and t
 
 Connections are not repeated here: the live load query uses the top-level ``source.prometheus`` connection
 and the forecast is read from the top-level ``store`` section of the same file (see
-:mod:`forecaster.jobconfig`).
+:mod:`forecaster.job.config`).
 
-The decision core (:func:`controller.decision.decide`) reads only the capacity, limit, behavior, safety and
+The decision core (:func:`controller.core.decision.decide`) reads only the capacity, limit, behavior, safety
+and
 warm-up fields, so offline callers (``plan``, the simulator) build a :class:`ControllerConfig` from keyword
 arguments and leave ``target``/``load`` unset.
 """

@@ -1,13 +1,13 @@
 """The live control loop: every tick, read forecast, load and target, decide, act, report.
 
-:class:`ControlLoop` owns no clients: the ``run`` subcommand (:mod:`controller.runcli`) builds the adapters
+:class:`ControlLoop` owns no clients: the ``run`` subcommand (:mod:`controller.cli.run`) builds the adapters
 and passes them in as :class:`LoopDeps`, and tests pass fakes. One :meth:`ControlLoop.tick`:
 
 1. leader election (followers only report readiness);
-2. the stored forecast (unreadable -> the stale-forecast path of :func:`controller.decision.decide`);
+2. the stored forecast (unreadable -> the stale-forecast path of :func:`controller.core.decision.decide`);
 3. the live load (unavailable -> decide() refuses to scale down while blind);
 4. the target's status (API error -> no change this tick, ``/readyz`` 503, retried next tick);
-5. :func:`controller.decision.decide`, then unless dry-run or paused: apply, Events, warm-ups;
+5. :func:`controller.core.decision.decide`, then unless dry-run or paused: apply, Events, warm-ups;
 6. persist the controller state (issued warm-up keys, recommendation history) so a restart neither repeats
    warm-ups nor forgets its stabilisation window. A warm-up call that failed is forgotten, so the next tick
    retries it while it is still due.
@@ -18,8 +18,8 @@ count (the live loop reads back what it wrote).
 
 Every fault degrades toward "not fewer replicas than reality needs" and is counted by kind in ``/metrics``.
 
-The state stores live in :mod:`controller.statestore` and the live load sources in
-:mod:`controller.liveload`; both are re-exported here.
+The state stores live in :mod:`controller.adapters.statestore` and the live load sources in
+:mod:`controller.adapters.liveload`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from typing import Any
 
 import pandas as pd
 
+from controller.adapters.health import ControllerMetrics, HealthState
+from controller.adapters.liveload import FileLoad, PrometheusLoad
+from controller.adapters.statestore import ConfigMapStateStore, MemoryStateStore, StateStore
 from controller.config import ControllerConfig
-from controller.decision import Decision, decide
-from controller.health import ControllerMetrics, HealthState
-from controller.liveload import FileLoad, PrometheusLoad
+from controller.core.decision import Decision, decide
+from controller.core.state import ControllerState
 from controller.ports import (
     EventSink,
     LeaderLock,
@@ -44,8 +46,6 @@ from controller.ports import (
     TargetStatus,
     WarmupClient,
 )
-from controller.state import ControllerState
-from controller.statestore import ConfigMapStateStore, MemoryStateStore, StateStore
 from forecaster.artifact import ForecastArtifact
 from forecaster.errors import OperationalError
 from forecaster.ports import ForecastStore
@@ -334,8 +334,8 @@ class ControlLoop:
 
 
 def register(subparsers: Any) -> None:
-    """The ``run`` subcommand; its wiring lives in :mod:`controller.runcli`."""
-    from controller.runcli import add_arguments
+    """The ``run`` subcommand; its wiring lives in :mod:`controller.cli.run`."""
+    from controller.cli.run import add_arguments
 
     parser = subparsers.add_parser(
         "run",
@@ -347,6 +347,6 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: Any) -> int:
-    from controller.runcli import main
+    from controller.cli.run import main
 
     return main(args)

@@ -31,12 +31,12 @@ from forecaster.backtest import (
     rolling_origin,
     scores,
 )
-from forecaster.cleaning import CleanSeries, resample
 from forecaster.durations import format_duration
 from forecaster.errors import OperationalError, UserError
-from forecaster.event_effects import apply_effects, learn_effects
 from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
 from forecaster.models.base import FitContext
+from forecaster.series.cleaning import CleanSeries, resample
+from forecaster.series.event_effects import apply_effects, learn_effects
 
 SHORT_HISTORY = pd.Timedelta(days=14)
 PEAK_WINDOW = pd.Timedelta(days=28)

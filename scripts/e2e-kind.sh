@@ -90,7 +90,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecaster.artifact import ForecastArtifact, Interval
-from forecaster.store import FileStore
+from forecaster.adapters.store import FileStore
 
 work = Path(sys.argv[1])
 now = pd.Timestamp.now(tz="UTC").floor("s")

@@ -31,12 +31,12 @@ OUTPUT = ROOT / "docs" / "configuration.md"
 
 # (top-level key, "module:Class", optional) - optional sections are skipped while their module does not exist.
 SECTIONS: list[tuple[str, str, bool]] = [
-    ("source", "forecaster.jobconfig:SourceConfig", False),
-    ("forecast", "forecaster.jobconfig:ForecastConfig", False),
-    ("store", "forecaster.jobconfig:StoreConfig", False),
-    ("schedule", "forecaster.jobconfig:ScheduleConfig", False),
-    ("metrics", "forecaster.jobconfig:MetricsConfig", False),
-    ("logging", "forecaster.jobconfig:LoggingConfig", False),
+    ("source", "forecaster.job.config:SourceConfig", False),
+    ("forecast", "forecaster.job.config:ForecastConfig", False),
+    ("store", "forecaster.job.config:StoreConfig", False),
+    ("schedule", "forecaster.job.config:ScheduleConfig", False),
+    ("metrics", "forecaster.job.config:MetricsConfig", False),
+    ("logging", "forecaster.job.config:LoggingConfig", False),
     ("controller", "controller.config:ControllerConfig", True),
 ]
 
@@ -136,7 +136,7 @@ def render() -> str:
 
 def _job_metrics() -> list[str]:
     """The forecast job's /metrics series (served while it runs on its schedule)."""
-    from forecaster.jobmetrics import JobMetrics
+    from forecaster.job.metrics import JobMetrics
 
     rows = [
         "## Metrics of the forecast job",

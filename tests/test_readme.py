@@ -10,8 +10,8 @@ import pytest
 
 from controller.cli import build_parser
 from controller.config import load_controller_config
-from forecaster.jobconfig import load_job_config
-from tests.tools import REPO_ROOT
+from forecaster.job.config import load_job_config
+from tests.support.tools import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 

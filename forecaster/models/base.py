@@ -22,7 +22,8 @@ class FitContext:
 
     freq: pd.Timedelta
     timezone: str
-    events: pd.DataFrame | None = None  # columns: name, kind, start, end, uplift (see forecaster.calendar)
+    # columns: name, kind, start, end, uplift (see forecaster.series.calendar)
+    events: pd.DataFrame | None = None
     band_level: float = 0.9
 
 

@@ -1,3 +1,4 @@
-"""Shared fixtures of controller tests: the stand-in Kubernetes API server (tests/kubeapi/fixtures.py)."""
+"""Shared fixtures of controller tests: the stand-in Kubernetes API server
+(tests/support/kubeapi/fixtures.py)."""
 
-from tests.kubeapi.fixtures import kube_api, kube_client, kube_seeded, kubeconfig  # noqa: F401
+from tests.support.kubeapi.fixtures import kube_api, kube_client, kube_seeded, kubeconfig  # noqa: F401

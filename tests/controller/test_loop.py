@@ -13,18 +13,18 @@ import pandas as pd
 import pytest
 
 from controller import loop as loop_mod
+from controller.adapters.health import ControllerMetrics, HealthState
+from controller.adapters.kube import KubeForbidden, KubeUnavailable, LogEventSink
 from controller.config import ControllerConfig, LoadConfig, TargetConfig, WarmupConfig
-from controller.decision import Decision
-from controller.health import ControllerMetrics, HealthState
-from controller.kube import KubeForbidden, KubeUnavailable, LogEventSink
+from controller.core.decision import Decision
+from controller.core.state import ControllerState
+from controller.core.warmup import WarmupAction
 from controller.loop import ControlLoop, LoopDeps, MemoryStateStore
 from controller.ports import ObservedLoad, TargetStatus
-from controller.state import ControllerState
-from controller.warmup import WarmupAction
 from forecaster.artifact import ForecastArtifact, Interval
 from forecaster.configbase import Duration
 from forecaster.errors import SourceError, StoreError
-from tests.promserver import PromServer, prometheus_server  # noqa: F401
+from tests.support.promserver import PromServer, prometheus_server  # noqa: F401
 
 NOW = pd.Timestamp("2026-11-26T10:00:00+00:00")
 
@@ -577,7 +577,7 @@ def test_prometheus_load_age_with_a_real_prometheus(
     prom: PromServer, template: str, sample_time: bool
 ) -> None:
     """Against a real Prometheus: ``[ts, value]`` is the evaluation time; ``timestamp()`` the sample's."""
-    from forecaster.prometheus import PrometheusConfig, PrometheusSource
+    from forecaster.adapters.prometheus import PrometheusConfig, PrometheusSource
 
     sample_at = prom.trace.index[5]
     asked_at = sample_at + pd.Timedelta("50s")  # inside the server's 1-minute lookback delta
@@ -587,7 +587,7 @@ def test_prometheus_load_age_with_a_real_prometheus(
     assert observed.sampled_at == (sample_at if sample_time else asked_at)
     if sample_time:  # with loadMaxAge 40 s the 50 s old sample is stale: no scale-down on it
         cfg = config(load_max_age=Duration(40))
-        from controller.decision import decide
+        from controller.core.decision import decide
 
         decision = decide(None, observed, ControllerState(replicas=10), cfg, asked_at)
         assert "ObservedLoadStale" in {s.reason for s in decision.steps} and decision.replicas >= 10
@@ -652,8 +652,8 @@ def test_readyz_matches_the_module_docstring(fault: str, code: int) -> None:
     """Store, metrics and state faults leave the controller acting (200 degraded); API faults are 503."""
     import requests
 
-    import controller.health as health_mod
-    from controller.health import HealthServer
+    import controller.adapters.health as health_mod
+    from controller.adapters.health import HealthServer
 
     state, metrics = HealthState(), ControllerMetrics()
     store: object = forecast(950)

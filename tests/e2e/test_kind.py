@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.kubeapi.server import KubeApiServer
-from tests.tools import tool_path
+from tests.support.kubeapi.server import KubeApiServer
+from tests.support.tools import tool_path
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "e2e-kind.sh"

@@ -8,12 +8,12 @@ import pytest
 
 import forecaster.pipeline as pipeline
 from forecaster.artifact import ForecastArtifact
-from forecaster.cleaning import clean
 from forecaster.errors import UserError
 from forecaster.models import MODELS
 from forecaster.models.base import FitContext
 from forecaster.models.common import future_index, make_frame
 from forecaster.pipeline import run_forecast, to_artifact
+from forecaster.series.cleaning import clean
 
 HOUR = pd.Timedelta(hours=1)
 DAY = pd.Timedelta(days=1)

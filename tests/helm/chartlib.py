@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tests.tools import REPO_ROOT, require_tool
+from tests.support.tools import REPO_ROOT, require_tool
 
 CHART = REPO_ROOT / "helm" / "recharge-autoscaler"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))

@@ -1,3 +1,3 @@
-"""Fixtures of the chart tests: the stand-in Kubernetes API server (tests/kubeapi) for apply tests."""
+"""Fixtures of the chart tests: the stand-in Kubernetes API server (tests/support/kubeapi) for apply tests."""
 
-from tests.kubeapi.fixtures import kube_api, kubeconfig  # noqa: F401
+from tests.support.kubeapi.fixtures import kube_api, kubeconfig  # noqa: F401

@@ -272,7 +272,7 @@ def _write_config(manifests: list[Manifest], tmp_path: Path) -> Path:
 @pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
 def test_rendered_config_is_accepted_by_the_product(values: Path, tmp_path: Path) -> None:
     from controller.config import load_controller_config
-    from forecaster.jobconfig import load_job_config
+    from forecaster.job.config import load_job_config
 
     manifests = render(values)
     path = _write_config(manifests, tmp_path)
@@ -294,10 +294,10 @@ def test_product_wires_its_adapters_from_the_rendered_config(values: Path, tmp_p
 
     from kubernetes import client
 
+    from controller.cli.job import build_source
+    from controller.cli.run import build_loop
     from controller.config import load_controller_config
-    from controller.runcli import build_loop
-    from forecaster.jobcli import build_source
-    from forecaster.jobconfig import load_job_config
+    from forecaster.job.config import load_job_config
 
     path = _write_config(render(values), tmp_path)
     cfg = load_controller_config(path)

@@ -1,5 +1,6 @@
 """The rendered manifests are accepted by an API server: every Deployment and ConfigMap of each scenario is
-created with the real kubectl against the stand-in API server (tests/kubeapi), which implements those kinds,
+created with the real kubectl against the stand-in API server (tests/support/kubeapi), which implements
+those kinds,
 and read back unchanged where it matters (pod template, config file). Schema validation is
 test_chart.py's job (kubernetes-validate); the stand-in server serves no OpenAPI document, hence
 ``--validate=false``."""
@@ -13,8 +14,8 @@ import pytest
 import yaml
 
 from tests.helm.chartlib import CI_VALUES, NAMESPACE, render
-from tests.kubeapi.server import KubeApiServer
-from tests.tools import require_tool
+from tests.support.kubeapi.server import KubeApiServer
+from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.helm
 

@@ -161,7 +161,7 @@ NOT_IN_CLUSTER = frozenset({"store.file", "store.configmap.kubeconfig", "store.c
 
 def test_schema_product_sections_mirror_the_config_dataclasses() -> None:
     from controller.config import ControllerConfig
-    from forecaster.jobconfig import JobConfig
+    from forecaster.job.config import JobConfig
 
     schema = _schema()["properties"]
     problems = _mismatches(ControllerConfig, schema["controller"], "controller", NOT_IN_CLUSTER)
@@ -190,7 +190,7 @@ def test_schema_file_is_generated_from_the_script() -> None:
     import subprocess
     import sys
 
-    from tests.tools import REPO_ROOT
+    from tests.support.tools import REPO_ROOT
 
     script = REPO_ROOT / "scripts" / "helm-schema.py"
     proc = subprocess.run(

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.helm.chartlib import CHART
-from tests.tools import REPO_ROOT
+from tests.support.tools import REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "helm-values-doc.py"
 
@@ -65,9 +65,9 @@ def _description(key: str) -> str:
 @pytest.mark.parametrize(
     ("key", "must", "must_not"),
     [
-        # controller/behavior.py: tolerance only damps scale-downs; scale-ups always go ahead
+        # controller/core/behavior.py: tolerance only damps scale-downs; scale-ups always go ahead
         ("controller.tolerance", ["scale-down", "Scale-ups always go ahead"], ["Ignore changes"]),
-        # controller/runcli.py + loop.py: a dry run logs instead of writing Events, and takes no Lease
+        # controller/cli/run.py + loop.py: a dry run logs instead of writing Events, and takes no Lease
         ("controller.dryRun", ["never change the target, write Events, take the Lease"], ["(events,"]),
         ("networkPolicy.warmupEgressTo", ["controller.warmup.url"], []),
     ],

@@ -13,15 +13,15 @@ import re
 import pytest
 
 from tests.helm.chartlib import CHART, of_kind, render
-from tests.tools import REPO_ROOT
+from tests.support.tools import REPO_ROOT
 
 pytestmark = pytest.mark.helm
 
 ADAPTERS = (
-    "controller/kube.py",
-    "controller/lease.py",
-    "controller/statestore.py",
-    "forecaster/configmap_store.py",
+    "controller/adapters/kube.py",
+    "controller/adapters/lease.py",
+    "controller/adapters/statestore.py",
+    "forecaster/adapters/configmap_store.py",
 )
 _CALL = re.compile(r"^(read|create|patch|replace|delete|list)_namespaced_([a-z_]+)$")
 VERBS = {

@@ -5,8 +5,8 @@ Role + RoleBinding in that namespace. Every rule names its objects with resource
 which Kubernetes cannot restrict by name (the object does not exist yet), and `patch` on Events, whose
 names are generated per event.
 
-What the product does (controller/kube.py, controller/lease.py, controller/loop.py,
-forecaster/configmap_store.py), and therefore what it gets:
+What the product does (controller/adapters/kube.py, controller/adapters/lease.py, controller/loop.py,
+forecaster/adapters/configmap_store.py), and therefore what it gets:
   controller  target Deployment: get (ready replicas, pause annotation)
               'hpa' mode: the HPA get, and unless dryRun patch (minReplicas + decision annotation)
               'scale' mode: unless dryRun, deployments/scale patch and the Deployment patch (annotation)

@@ -1,0 +1,230 @@
+"""The ``forecast`` and ``backtest`` subcommands: forecast a history file, or measure how well we would have.
+
+Other tools depend on the ``forecast`` output: CSV columns ``ds,yhat,yhat_lower,yhat_upper,peak_upper`` (ISO
+8601 stamps with offset), one row per interval right after the history's last timestamp. Keep it stable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from typing import Any, TextIO
+
+import pandas as pd
+
+from forecaster.durations import format_duration, parse_duration
+from forecaster.errors import UserError
+from forecaster.models import AUTO_CANDIDATES, available_models
+
+
+def register(subparsers: Any) -> None:
+    """Add ``forecast`` and ``backtest`` to the ``recharge-autoscaler`` command."""
+    from controller.cli.args import add_calendar_arguments, add_history_arguments
+
+    models = ", ".join(available_models())
+    fc = subparsers.add_parser(
+        "forecast",
+        help="forecast the intervals after a history file's last timestamp",
+        description="Forecast request volume for the next --horizon after the history's last timestamp, "
+        "with a "
+        "calibrated band and the peak inside each interval. Writes CSV columns "
+        "ds,yhat,yhat_lower,yhat_upper,peak_upper (values in the history's unit, mean per interval).",
+    )
+    add_history_arguments(fc)
+    _common(fc, models)
+    fc.add_argument(
+        "--output", "-o", metavar="FILE", default="-", help="CSV file to write, '-' for stdout (default: -)"
+    )
+    fc.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
+    add_calendar_arguments(fc)
+    fc.set_defaults(func=forecast_command)
+
+    bt = subparsers.add_parser(
+        "backtest",
+        help="rolling-origin accuracy of every model on a history file",
+        description="Replay forecasts made at the same time of day on each of the last --folds days "
+        "and report "
+        "WAPE, MAPE, bias and band coverage per model and for the model 'auto' would choose.",
+    )
+    add_history_arguments(bt)
+    _common(bt, models)
+    bt.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
+    add_calendar_arguments(bt)
+    bt.set_defaults(func=backtest_command)
+
+
+def _common(p: argparse.ArgumentParser, models: str) -> None:
+    g = p.add_argument_group("forecast")
+    g.add_argument(
+        "--horizon",
+        metavar="DURATION",
+        default="24h",
+        help="how far ahead to forecast, e.g. 30m, 24h, 7d (default: 24h)",
+    )
+    g.add_argument(
+        "--freq",
+        metavar="DURATION",
+        default=None,
+        help="output interval, a whole multiple of the history's interval, e.g. 1h "
+        "(default: the history's own interval)",
+    )
+    g.add_argument(
+        "--model",
+        metavar="ALIAS",
+        default="auto",
+        help=f"model alias, or 'auto' to pick/blend by backtest (default: auto); one of: {models}",
+    )
+    g.add_argument(
+        "--candidates",
+        metavar="A,B",
+        default=None,
+        help="comma-separated models that --model auto backtests and blends "
+        f"(default: {','.join(AUTO_CANDIDATES)}; add prophet or mstl_ets to try them, at 30-100x the time)",
+    )
+    g.add_argument(
+        "--band-level",
+        metavar="P",
+        type=float,
+        default=0.9,
+        help="nominal coverage of [yhat_lower, yhat_upper], a fraction in [0.5, 1) (default: 0.9)",
+    )
+    g.add_argument(
+        "--folds",
+        metavar="N",
+        type=int,
+        default=None,
+        help="backtest folds (days, one per fold) used to choose the model and calibrate the band "
+        "(default: 7)",
+    )
+
+
+def _run(args: argparse.Namespace, progress: Any = None) -> tuple[Any, Any]:
+    from controller.cli.args import calendar_from_args, load_clean_history
+    from forecaster.pipeline import check_model, run_forecast
+
+    check_model(args.model)
+    horizon = parse_duration(args.horizon, what="--horizon")
+    freq = parse_duration(args.freq, what="--freq") if args.freq else None
+    if args.folds is not None and args.folds < 0:
+        raise UserError(f"--folds: must be zero or positive, got {args.folds}")
+    series = load_clean_history(args)
+    calendar = calendar_from_args(args)
+    result = run_forecast(
+        series,
+        horizon,
+        freq=freq,
+        model=args.model,
+        calendar=calendar,
+        band_level=args.band_level,
+        folds=args.folds,
+        progress=progress,
+        candidates=[c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None,
+    )
+    return series, result
+
+
+def forecast_command(args: argparse.Namespace) -> int:
+    from forecaster.series.io import write_frame
+
+    t0 = time.perf_counter()
+    _, result = _run(args)
+    write_frame(result.frame[["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]], args.output)
+    if not args.quiet:
+        print_summary(result, time.perf_counter() - t0, sys.stderr)
+    return 0
+
+
+def _fmt(x: float, pct: bool = True) -> str:
+    if x is None or not math.isfinite(float(x)):
+        return "n/a"
+    return f"{100 * float(x):.1f}%" if pct else f"{float(x):.2f}"
+
+
+def print_summary(result: Any, seconds: float, out: TextIO) -> None:
+    """The forecast summary users read on stderr: model, backtest error, events and data-quality notes."""
+    bt = result.backtest or {}
+    print(
+        f"model: {result.model}  intervals: {len(result.frame)} x {format_duration(result.freq)}  "
+        f"band: {result.band_level:.0%}  took {seconds:.1f}s",
+        file=out,
+    )
+    if bt:
+        print(
+            f"backtest ({int(bt.get('folds', 0))} folds): WAPE {_fmt(bt['wape'])}  bias {_fmt(bt['bias'])}  "
+            f"band coverage {_fmt(bt['coverage'])}",
+            file=out,
+        )
+    for _, ev in result.events.iterrows():
+        print(f"event: {ev['kind']} {ev['name']} {pd.Timestamp(ev['start']).isoformat()}", file=out)
+    for note in result.notes:
+        print(f"{note.severity}: {note.code}: {note.message}", file=out)
+
+
+class _Bar:
+    """A one-line progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.on = out.isatty()
+
+    def __call__(self, message: str) -> None:
+        if not self.on:
+            return
+        head, _, alias = message.partition(" ")
+        done, _, total = head.partition("/")
+        try:
+            frac = int(done) / max(int(total), 1)
+        except ValueError:
+            frac = 0.0
+        filled = int(frac * 30)
+        self.out.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {frac:4.0%} {alias:<20}")
+        self.out.flush()
+
+    def close(self) -> None:
+        if self.on:
+            self.out.write("\r" + " " * 60 + "\r")
+            self.out.flush()
+
+
+def backtest_command(args: argparse.Namespace) -> int:
+    bar = _Bar(sys.stderr)
+    try:
+        _, result = _run(args, progress=bar)
+    finally:
+        bar.close()
+    table = result.scores.copy()
+    report: dict[str, Any] = {
+        "chosen": result.model,
+        "horizon": args.horizon,
+        "band_level": result.band_level,
+        "models": {
+            alias: {k: (None if not math.isfinite(v) else float(v)) for k, v in row.items()}
+            for alias, row in table.iterrows()
+        },
+        "chosen_scores": None
+        if result.backtest is None
+        else {k: (None if not math.isfinite(v) else float(v)) for k, v in result.backtest.items()},
+        "notes": [{"code": n.code, "severity": n.severity, "message": n.message} for n in result.notes],
+    }
+    if args.json:
+        json.dump(report, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    rows = list(table.iterrows())
+    if result.backtest is not None:
+        rows.append((f"chosen: {result.model}", pd.Series(result.backtest | {"seconds": math.nan})))
+    width = max(len(str(alias)) for alias, _ in rows) if rows else 5
+    head = f"{'WAPE':>8} {'MAPE':>8} {'bias':>8} {'coverage':>9} {'folds':>6} {'seconds':>8}"
+    print(f"{'model':<{width}} {head}")
+    for alias, row in rows:
+        print(
+            f"{alias:<{width}} {_fmt(row['wape']):>8} {_fmt(row['mape']):>8} {_fmt(row['bias']):>8} "
+            f"{_fmt(row['coverage']):>9} {int(row['folds']) if math.isfinite(row['folds']) else 0:>6} "
+            f"{_fmt(row['seconds'], pct=False):>8}"
+        )
+    for note in result.notes:
+        print(f"{note.severity}: {note.code}: {note.message}", file=sys.stderr)
+    return 0

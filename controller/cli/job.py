@@ -1,0 +1,244 @@
+"""``recharge-autoscaler forecast-job --config FILE [--once]``: wires config, source, store, metrics, clock.
+
+This is the one place where the job's adapters are built: a Prometheus or file history source, a file or
+ConfigMap store (the Kubernetes client is loaded only when a ConfigMap store is configured: in-cluster
+service account first, kubeconfig otherwise), the event calendar and the metrics endpoint. With ``--once``
+it runs a single cycle and prints a readable summary; without, it runs on the configured cron schedule
+until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+import textwrap
+from typing import Any
+
+import pandas as pd
+
+from forecaster.adapters.files import FileSource
+from forecaster.durations import format_duration
+from forecaster.errors import ConfigError, StoreError
+from forecaster.job.config import JobConfig, load_job_config
+from forecaster.job.metrics import JobMetrics
+from forecaster.job.runner import JobRun, ScheduledJob, run_once
+from forecaster.ports import ForecastStore, HistorySource
+
+log = logging.getLogger(__name__)
+
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "forecast-job",
+        help="read history, forecast and store the result; once or on a cron schedule",
+        description="Read the configured history (Prometheus or a file), forecast the next horizon with the "
+        "best model by backtest, and store the forecast for the controller. A failed run never "
+        "replaces the last good forecast.",
+    )
+    p.add_argument(
+        "--config", required=True, metavar="FILE", help="YAML config file (see docs/configuration.md)"
+    )
+    p.add_argument(
+        "--once", action="store_true", help="run one forecast, print a summary and exit (non-zero on failure)"
+    )
+    p.set_defaults(func=main)
+
+
+def build_source(cfg: JobConfig) -> HistorySource:
+    if cfg.source.kind == "prometheus":
+        from forecaster.adapters.prometheus import PrometheusSource
+
+        assert cfg.source.prometheus is not None
+        return PrometheusSource(cfg.source.prometheus)
+    assert cfg.source.file is not None
+    return FileSource.from_config(cfg.source.file)
+
+
+def build_store(cfg: JobConfig) -> ForecastStore:
+    from forecaster.adapters.store import open_store
+
+    return open_store(cfg.store)
+
+
+def _setup_logging(args: argparse.Namespace, cfg: JobConfig) -> None:
+    from forecaster.logs import setup_logging
+
+    level = args.log_level
+    if level == "WARNING":  # the flag's default: let the config (or the mode) decide
+        level = cfg.logging.level or ("WARNING" if args.once else "INFO")
+    if level != args.log_level or (cfg.logging.json and not args.log_json):
+        setup_logging(level, json_lines=args.log_json or cfg.logging.json)
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = load_job_config(args.config)
+    _setup_logging(args, cfg)
+    source = build_source(cfg)
+    store = build_store(cfg)
+    if args.once:
+        progress = _stderr_progress if sys.stderr.isatty() else _log_progress
+        run = run_once(cfg, source, store, now=pd.Timestamp.now(tz="UTC"), progress=progress)
+        if sys.stderr.isatty():
+            print("\r\033[K", end="", file=sys.stderr, flush=True)
+        print(format_summary(run, cfg))
+        return 0
+    metrics = JobMetrics()
+    if cfg.metrics.enabled:
+        try:
+            server, _ = metrics.serve(cfg.metrics.port, cfg.metrics.address)
+        except OSError as exc:
+            raise ConfigError(
+                f"metrics.port: cannot listen on {cfg.metrics.address}:{cfg.metrics.port} ({exc.strerror})"
+            ) from None
+        log.info("metrics on http://%s:%d/metrics", cfg.metrics.address, server.server_port)
+    job = ScheduledJob(
+        lambda: run_once(cfg, source, store, now=pd.Timestamp.now(tz="UTC"), progress=_log_progress),
+        cfg.schedule,
+        metrics=metrics,
+    )
+    return job.run_forever()
+
+
+def _stderr_progress(message: str) -> None:
+    print(f"\r\033[K  forecasting: {message[:90]}", end="", file=sys.stderr, flush=True)
+
+
+def _log_progress(message: str) -> None:
+    log.debug("progress: %s", message)
+
+
+# -- the --once summary -------------------------------------------------------------------------------------
+
+
+def format_summary(run: JobRun, cfg: JobConfig) -> str:
+    """What one run did, readable by someone who has never seen the product."""
+    art = run.artifact
+    tz = cfg.forecast.timezone
+    frame = art.frame()
+    step = pd.Timedelta(seconds=art.interval_seconds)
+    res = getattr(run.series, "freq", None)
+    horizon = pd.Timedelta(seconds=art.horizon_seconds)
+    lines = [
+        f"Forecast stored: next {format_duration(horizon)} in {len(frame)} intervals of "
+        f"{format_duration(step)}",
+        "",
+    ]
+
+    def row(label: str, text: str) -> None:
+        lines.extend(
+            textwrap.wrap(text, width=110, initial_indent=f"  {label:<10} ", subsequent_indent=" " * 15)
+        )
+
+    row("source", _where(run.source, size=False))
+    y = getattr(run.series, "y", None)
+    first, last = (
+        (y.index[0], y.index[-1] + res)
+        if y is not None and res is not None
+        else (art.history_start, art.history_end)
+    )
+    row(
+        "history",
+        f"{_t(first, tz)} .. {_t(last, tz)} ({format_duration(last - first)}), {run.points:,} points"
+        + (f" at {format_duration(res)}" if res is not None else "")
+        + (f", {run.missing:,} missing" if run.missing else ", none missing"),
+    )
+    if run.notes:
+        for n, note in enumerate(run.notes):
+            row("quality" if n == 0 else "", f"{note.severity}: {note.message}")
+    else:
+        row("quality", "no issues found")
+    bt = art.backtest or {}
+    model = f"{art.model}"
+    if bt:
+        model += (
+            f" (backtest over {_int(bt.get('folds'))} folds: WAPE {_pct(bt.get('wape'))}, "
+            f"band coverage {_pct(bt.get('coverage'))} for a {_pct(art.band_level, 0)} band)"
+        )
+    else:
+        model += " (no backtest: history too short)"
+    row("model", model)
+    others = _other_models(run.result, art.model)
+    if others:
+        row("", "also tried: " + others)
+    if not frame.empty:
+        peak = frame.loc[frame["yhat"].idxmax()]
+        burst = frame.loc[frame["peak_upper"].idxmax()]
+        row(
+            "peak",
+            f"{_n(peak['yhat'])} at {_t(peak['ds'], tz)} (band {_n(peak['yhat_lower'])} .. "
+            f"{_n(peak['yhat_upper'])}); plan capacity for up to {_n(burst['peak_upper'])} "
+            f"at {_t(burst['ds'], tz)}",
+        )
+        low = frame.loc[frame["yhat"].idxmin()]
+        row("low", f"{_n(low['yhat'])} at {_t(low['ds'], tz)}")
+        row("horizon", f"{_t(frame['ds'].iloc[0], tz)} .. {_t(frame['ds'].iloc[-1] + step, tz)}")
+    if art.events:
+        for n, ev in enumerate(art.events[:6]):
+            uplift = "" if ev.uplift is None or math.isnan(ev.uplift) else f", uplift x{ev.uplift:g}"
+            row(
+                "events" if n == 0 else "",
+                f"{ev.name} ({ev.kind}) {_t(ev.start, tz)} .. {_t(ev.end, tz)}{uplift}",
+            )
+        if len(art.events) > 6:
+            row("", f"... and {len(art.events) - 6} more")
+    else:
+        row("events", "none in the horizon")
+    row("written", _where(run.store))
+    row("took", f"{run.seconds:.1f}s")
+    return "\n".join(lines)
+
+
+def _other_models(result: Any, chosen: str) -> str:
+    scores = getattr(result, "scores", None)
+    if not isinstance(scores, pd.DataFrame) or scores.empty or "wape" not in scores.columns:
+        return ""
+    frame = scores.set_index("model") if "model" in scores.columns else scores
+    parts = [
+        f"{name} {_pct(r['wape'])}" for name, r in frame.sort_values("wape").iterrows() if str(name) != chosen
+    ]
+    return ", ".join(parts[:5])
+
+
+def _where(store: str, *, size: bool = True) -> str:
+    kind, _, rest = store.partition(" ")
+    if kind == "file":
+        try:
+            rel = os.path.relpath(rest)
+            nbytes = os.path.getsize(rest)
+        except (OSError, ValueError):
+            return store
+        shown = rel if not rel.startswith("..") else rest
+        return f"{shown} ({nbytes / 1024:.1f} KiB)" if size else f"file {shown}"
+    return store
+
+
+def _t(ts: Any, tz: str) -> str:
+    t = pd.Timestamp(ts).tz_convert(tz)
+    return t.strftime("%a %Y-%m-%d %H:%M") + ("" if tz == "UTC" else f" {t.strftime('%Z')}")
+
+
+def _n(v: Any) -> str:
+    x = float(v)
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3g}"
+
+
+def _int(v: Any) -> str:
+    try:
+        return str(int(v))
+    except (TypeError, ValueError):
+        return "?"
+
+
+def _pct(v: Any, digits: int = 1) -> str:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "n/a"
+    return "n/a" if math.isnan(x) else f"{x:.{digits}%}"
+
+
+__all__ = ["StoreError", "build_source", "build_store", "format_summary", "main", "register"]

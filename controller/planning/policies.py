@@ -1,0 +1,229 @@
+"""The scaling policies the simulator compares: predictive (the product), HPA-like reactive, cron, oracle.
+
+Each policy turns a :class:`controller.planning.simulate.Trace` into requested replicas per grid step and
+sees only
+what it could see live: the request rate of the *previous* step (a Prometheus rate is a trailing average)
+and, for the predictive policy, forecasts fitted on data strictly before each refit time. The oracle alone
+sees the future: it is the physical limit the others are measured against.
+
+- :class:`ReactivePolicy` follows the Kubernetes HPA algorithm as documented: ``desired = ceil(current *
+  currentUtil / targetUtil)`` every sync period (15 s), no change within the tolerance (0.1), the highest
+  recommendation of the last 300 s on scale-down, and the ``behavior`` rate limits (default +100% or +4
+  pods per 15 s up, -100% per 15 s down) counted from the replicas at the start of each policy period.
+- :class:`CronPolicy` sets replicas by local hour of day (or a fixed count).
+- :class:`OraclePolicy` requests, ``lead`` ahead, the fewest replicas that cover demand at every moment.
+- :class:`PredictivePolicy` (in :mod:`controller.planning.predictive`) replays the real ``decide()``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from controller.config import BehaviorConfig, ScalingRules
+from controller.planning.simulate import PolicyRun, SimParams, Trace, apply_rate_limits, lead_steps
+from forecaster.errors import UserError
+
+SYNC_PERIOD = pd.Timedelta(seconds=15)
+POLICY_NAMES = ("predictive", "reactive", "cron", "oracle")
+
+
+@dataclass(frozen=True)
+class HpaSettings:
+    """The knobs of a Kubernetes HorizontalPodAutoscaler on a requests-per-second-per-pod metric."""
+
+    target_utilization: float = 0.7  # of capacity_per_replica
+    sync_period: pd.Timedelta = SYNC_PERIOD
+    tolerance: float = 0.1
+    behavior: BehaviorConfig = field(default_factory=BehaviorConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.target_utilization <= 1:
+            raise UserError(f"target utilisation must be in (0, 1], got {self.target_utilization}")
+
+
+def hpa_desired(current: int, observed_rate: float, capacity: float, hpa: HpaSettings) -> int:
+    """One HPA recommendation: ``ceil(current * currentUtil / targetUtil)``, unchanged within tolerance.
+
+    With a per-pod requests-per-second metric, pods without metrics (not ready yet) count as zero load on
+    scale-up, so the average is over all ``current`` pods.
+    """
+    if current <= 0:
+        return max(1, math.ceil(observed_rate / (capacity * hpa.target_utilization) - 1e-9))
+    util = observed_rate / (current * capacity)
+    ratio = util / hpa.target_utilization
+    if abs(ratio - 1.0) <= hpa.tolerance:
+        return current
+    return math.ceil(current * ratio - 1e-9)
+
+
+def _limit(rules: ScalingRules, period_start: int, up: bool) -> int:
+    """The most (up) or fewest (down) replicas allowed, from the replicas at the start of the period."""
+    if rules.select_policy == "Disabled":
+        return period_start
+    proposals = []
+    for p in rules.policies:
+        if up:
+            proposals.append(
+                period_start + p.value if p.type == "Pods" else math.ceil(period_start * (1 + p.value / 100))
+            )
+        else:
+            proposals.append(
+                period_start - p.value if p.type == "Pods" else int(period_start * (1 - p.value / 100))
+            )
+    if up:
+        return max(proposals) if rules.select_policy == "Max" else min(proposals)
+    return min(proposals) if rules.select_policy == "Max" else max(proposals)
+
+
+class HpaState:
+    """Recommendation history and scale events: what the HPA controller keeps between syncs."""
+
+    def __init__(self, hpa: HpaSettings) -> None:
+        self.hpa = hpa
+        self.recommendations: deque[tuple[float, int]] = deque()
+        self.events: deque[tuple[float, int]] = deque()  # (time s, +added / -removed)
+
+    def step(
+        self, now_s: float, current: int, observed_rate: float, capacity: float, lo: int, hi: int
+    ) -> int:
+        b = self.hpa.behavior
+        desired = hpa_desired(current, observed_rate, capacity, self.hpa)
+        up_w = b.scale_up.stabilization_window_seconds
+        down_w = b.scale_down.stabilization_window_seconds
+        keep = max(up_w, down_w)
+        while self.recommendations and self.recommendations[0][0] <= now_s - keep:
+            self.recommendations.popleft()
+        up_rec = down_rec = desired
+        for t, rec in self.recommendations:
+            if t > now_s - up_w:
+                up_rec = min(up_rec, rec)
+            if t > now_s - down_w:
+                down_rec = max(down_rec, rec)
+        self.recommendations.append((now_s, desired))
+        stabilized = current
+        if stabilized < up_rec:
+            stabilized = up_rec
+        if stabilized > down_rec:
+            stabilized = down_rec
+        longest = max([p.period_seconds for p in b.scale_up.policies + b.scale_down.policies] or [0])
+        while self.events and self.events[0][0] <= now_s - longest:
+            self.events.popleft()
+        result = stabilized
+        if stabilized > current:
+            start = (
+                current
+                - sum(d for t, d in self.events if t > now_s - _period(b.scale_up) and d > 0)
+                + sum(-d for t, d in self.events if t > now_s - _period(b.scale_up) and d < 0)
+            )
+            limit = max(_limit(b.scale_up, start, up=True), current)
+            result = min(stabilized, limit, hi)
+        elif stabilized < current:
+            start = (
+                current
+                - sum(d for t, d in self.events if t > now_s - _period(b.scale_down) and d > 0)
+                + sum(-d for t, d in self.events if t > now_s - _period(b.scale_down) and d < 0)
+            )
+            limit = min(_limit(b.scale_down, start, up=False), current)
+            result = max(stabilized, limit, lo)
+        result = min(max(result, lo), hi)
+        if result != current:
+            self.events.append((now_s, result - current))
+        return result
+
+
+def _period(rules: ScalingRules) -> int:
+    return max([p.period_seconds for p in rules.policies] or [0])
+
+
+@dataclass
+class ReactivePolicy:
+    """The Kubernetes HPA on requests per second per pod (see module docstring)."""
+
+    hpa: HpaSettings = field(default_factory=HpaSettings)
+    name: str = "reactive"
+
+    def run(self, trace: Trace, params: SimParams) -> PolicyRun:
+        from controller.planning.simulate import initial_replicas
+
+        n = len(trace.rate)
+        out = np.empty(n, dtype=np.int64)
+        rate = trace.rate
+        every = max(1, round(self.hpa.sync_period / trace.step))
+        state = HpaState(self.hpa)
+        current = initial_replicas(trace, params)
+        cap = params.capacity_per_replica
+        dt = trace.step_s
+        for i in range(n):
+            if i % every == 0:
+                observed = rate[i - 1] if i else rate[0]
+                desired = state.step(
+                    i * dt, current, float(observed), cap, params.min_replicas, params.max_replicas
+                )
+                current = apply_rate_limits(current, desired, params, trace)
+            out[i] = current
+        return PolicyRun(out)
+
+
+@dataclass
+class CronPolicy:
+    """Replicas by local hour of day (24 values) or one fixed count, optionally shifted ``lead`` earlier."""
+
+    hourly: Sequence[int] | None = None
+    fixed: int | None = None
+    name: str = "cron"
+
+    def __post_init__(self) -> None:
+        if (self.hourly is None) == (self.fixed is None):
+            raise UserError("cron policy: give either a replica count per hour (24 values) or a fixed count")
+        if self.hourly is not None and len(self.hourly) != 24:
+            raise UserError(f"cron policy: needs 24 hourly replica counts, got {len(self.hourly)}")
+        vals = list(self.hourly) if self.hourly is not None else [self.fixed]
+        if any(v is None or v < 0 for v in vals):
+            raise UserError("cron policy: replica counts must be 0 or more")
+
+    def run(self, trace: Trace, params: SimParams) -> PolicyRun:
+        if self.fixed is not None:
+            want = np.full(len(trace.rate), self.fixed, dtype=np.int64)
+        else:
+            hours = trace.times.tz_convert(trace.timezone).hour.to_numpy()
+            want = np.asarray(self.hourly, dtype=np.int64)[hours]
+        return PolicyRun(np.clip(want, params.min_replicas, params.max_replicas))
+
+
+def cron_from_history(
+    rate: pd.Series, params: SimParams, timezone: str, *, quantile: float = 1.0, headroom: float = 0.0
+) -> list[int]:
+    """A schedule an operator would write from past traffic: per local hour, the ``quantile`` of the rate
+    in that hour and the next one (scale-ups must start ``lead`` early), plus ``headroom``."""
+    local = rate.tz_convert(timezone)
+    nxt = rate.shift(-1, freq=pd.Timedelta(hours=1)).reindex(rate.index)
+    both = pd.concat(
+        [
+            local.groupby(local.index.hour).quantile(quantile),
+            pd.Series(nxt.to_numpy(), index=local.index).groupby(local.index.hour).quantile(quantile),
+        ],
+        axis=1,
+    ).max(axis=1)
+    both = both.reindex(range(24)).fillna(float(rate.max()))
+    return [int(v) for v in params.needed(both.to_numpy() * (1 + headroom))]
+
+
+@dataclass
+class OraclePolicy:
+    """Perfect foresight: each step requests the most replicas needed during the next ``lead``."""
+
+    name: str = "oracle"
+
+    def run(self, trace: Trace, params: SimParams) -> PolicyRun:
+        need = params.needed(trace.rate)
+        lead = lead_steps(trace, params)
+        if lead > 0:
+            padded = np.concatenate([need, np.full(lead, need[-1], dtype=np.int64)])
+            need = np.lib.stride_tricks.sliding_window_view(padded, lead + 1).max(axis=1)
+        return PolicyRun(need)

@@ -1,0 +1,190 @@
+"""The predictive policy of the simulator: the real :func:`controller.core.decision.decide` replayed over a
+trace.
+
+The simulator must not flatter the product, so this policy calls the same ``decide()`` the live loop calls,
+with the same config, state hand-over and warm-up logic. What it adds is the replay harness:
+
+- Forecasts are refitted every ``refit`` (e.g. 6 h or 24 h) from the history strictly before the refit time
+  (complete intervals only: no peeking), through an injected forecaster function, and stamped as created at
+  the refit time. ``forecastMaxAge`` is raised to cover the refit cadence (noted in the run).
+- ``decide()`` runs every ``config.interval`` with the observed load of the previous grid step (what a
+  Prometheus ``rate()`` over the last minutes would return) and the state from the previous decision.
+- The replicas it returns are what the simulated cluster is asked for; warm-ups it issues are recorded.
+
+:func:`pipeline_forecaster` adapts :func:`forecaster.pipeline.run_forecast` for callers with files (CLI,
+benchmark); it is imported lazily so this module stays free of model libraries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from controller.config import ControllerConfig, Duration
+from controller.core.decision import decide
+from controller.core.state import ControllerState
+from controller.core.warmup import NEW_REPLICAS
+from controller.planning.simulate import (
+    PolicyRun,
+    SimParams,
+    Trace,
+    Warmup,
+    apply_rate_limits,
+    initial_replicas,
+)
+from controller.ports import ObservedLoad
+from forecaster.artifact import ForecastArtifact
+
+DEFAULT_REFIT = pd.Timedelta(hours=24)
+# (history strictly before origin, origin, horizon) -> artifact created at origin, or None when it failed.
+ForecastFn = Callable[[pd.Series, pd.Timestamp, pd.Timedelta], ForecastArtifact | None]
+
+
+def history_before(history: pd.Series, origin: pd.Timestamp) -> pd.Series:
+    """The complete intervals of ``history`` that end at or before ``origin`` (no peeking)."""
+    idx = pd.DatetimeIndex(history.index)
+    if len(idx) > 1:
+        interval = pd.Timedelta(int(np.min(np.diff(idx.as_unit("ns").asi8))), unit="ns")
+    else:
+        interval = pd.Timedelta(0)
+    return history[idx + interval <= origin]
+
+
+@dataclass
+class PredictivePolicy:
+    """The product's policy: forecast (refitted on a cadence) + the real ``decide()``."""
+
+    config: ControllerConfig
+    history: pd.Series  # rate (req/s) including the part before the trace; sliced per refit
+    forecaster: ForecastFn
+    refit: pd.Timedelta = DEFAULT_REFIT
+    name: str = "predictive"
+    origins: list[pd.Timestamp] = field(default_factory=list)  # refit times actually used (for tests)
+
+    def effective_config(self, params: SimParams) -> ControllerConfig:
+        """The controller config with the simulated cluster's capacity, timing and limits."""
+        cfg = dataclasses.replace(
+            self.config,
+            capacity_per_replica=params.capacity_per_replica,
+            startup=Duration(params.startup.total_seconds()),
+            warmup_time=Duration(params.warmup_time.total_seconds()),
+            min_replicas=params.min_replicas,
+            max_replicas=params.max_replicas,
+            max_capacity="honour",
+        )
+        need_age = (self.refit + pd.Timedelta(hours=1)).total_seconds()
+        if float(cfg.forecast_max_age) < need_age:
+            cfg = dataclasses.replace(cfg, forecast_max_age=Duration(need_age))
+        return cfg
+
+    def run(self, trace: Trace, params: SimParams) -> PolicyRun:
+        cfg = self.effective_config(params)
+        notes: list[str] = []
+        if float(cfg.forecast_max_age) != float(self.config.forecast_max_age):
+            notes.append(
+                f"forecastMaxAge raised to {float(cfg.forecast_max_age):g}s to cover the "
+                f"{self.refit} refit cadence"
+            )
+        n = len(trace.rate)
+        start_ns, step_ns = trace.start.value, trace.step.value
+        tz = trace.start.tz
+        every = max(1, round(cfg.interval_td / trace.step))
+        refit_steps = max(1, round(self.refit / trace.step))
+        horizon = (
+            self.refit
+            + max(pd.Timedelta(seconds=float(cfg.warmup.lookahead)), pd.Timedelta(hours=2))
+            + 2 * trace.interval
+            + cfg.lead
+        )
+        current = initial_replicas(trace, params)
+        state = ControllerState(replicas=current)
+        out = np.empty(n, dtype=np.int64)
+        warmups: list[Warmup] = []
+        artifact: ForecastArtifact | None = None
+        failures = 0
+        prior = self.history[self.history.index < trace.start]
+        last_seen = float(prior.iloc[-1]) if len(prior) and np.isfinite(prior.iloc[-1]) else None
+        ramp_lead = pd.Timedelta(seconds=float(cfg.warmup.lead))
+        # Only refit and decision ticks do anything; the steps between them keep the count (filled in slices).
+        ticks = sorted({*range(0, n, every), *range(0, n, refit_steps)})
+        stamps = _timestamps(start_ns + np.asarray(ticks, dtype=np.int64) * step_ns, tz)
+        rates = np.asarray(trace.rate, dtype=float).tolist()
+        limit = _rate_limiter(params, trace)
+        for pos, i in enumerate(ticks):
+            if i % refit_steps == 0:
+                origin = pd.Timestamp(start_ns + i * step_ns, tz=tz)
+                self.origins.append(origin)
+                artifact = self.forecaster(history_before(self.history, origin), origin, horizon)
+                failures += artifact is None
+            if i % every == 0:
+                now = stamps[pos]
+                rate = rates[i - 1] if i else last_seen
+                observed = None if rate is None else ObservedLoad(rate=rate, sampled_at=now)
+                d = decide(artifact, observed, state, cfg, now)
+                current = limit(current, d.replicas)
+                # the decision's state already holds its replicas; only a clamp by the cluster changes them
+                state = d.state if current == d.replicas else d.state.with_replicas(current)
+                for w in d.warmups:
+                    ramp = None if w.reason == NEW_REPLICAS else w.at + ramp_lead
+                    warmups.append(Warmup(issued_at=now, replicas=w.replicas, ramp_at=ramp, reason=w.reason))
+            out[i : ticks[pos + 1] if pos + 1 < len(ticks) else n] = current
+        if failures:
+            notes.append(
+                f"{failures} of {len(self.origins)} forecast refits failed; decide() scaled reactively"
+            )
+        return PolicyRun(out, warmups, notes)
+
+
+def _timestamps(values_ns: np.ndarray, tz: Any) -> list[pd.Timestamp]:
+    """``[pd.Timestamp(v, tz=tz) for v in values_ns]``, built in one vectorised pass."""
+    index = pd.DatetimeIndex(values_ns.astype("datetime64[ns]"))
+    if tz is not None:
+        index = index.tz_localize("UTC").tz_convert(tz)
+    return list(index)
+
+
+def _rate_limiter(params: SimParams, trace: Trace) -> Callable[[int, int], int]:
+    """``apply_rate_limits`` bound to one run (the same clamp, without re-deriving it every tick)."""
+    if params.scale_up_limit is None and params.scale_down_limit is None:
+        lo, hi = params.min_replicas, params.max_replicas
+        return lambda current, desired: int(min(max(desired, lo), hi))
+    return lambda current, desired: apply_rate_limits(current, desired, params, trace)
+
+
+def pipeline_forecaster(
+    model: str,
+    timezone: str,
+    *,
+    folds: int | None = None,
+    calendar: object | None = None,
+    source: str = "simulation",
+) -> ForecastFn:
+    """A ForecastFn backed by :func:`forecaster.pipeline.run_forecast` (clean -> fit -> artifact)."""
+
+    def fit(history: pd.Series, origin: pd.Timestamp, horizon: pd.Timedelta) -> ForecastArtifact | None:
+        from forecaster.errors import AutoscalerError
+        from forecaster.pipeline import run_forecast, to_artifact
+        from forecaster.series.cleaning import clean
+
+        if len(history) < 2:
+            return None
+        y = history.rename("y").rename_axis("ds").tz_convert(timezone)
+        try:
+            series = clean(y, where=f"history before {origin.isoformat()}")
+            result = run_forecast(
+                series,
+                horizon,
+                model=model,
+                calendar=calendar,
+                folds=folds,
+            )
+            return to_artifact(result, created_at=origin, source=source, series=series)
+        except (AutoscalerError, ValueError):
+            return None
+
+    return fit

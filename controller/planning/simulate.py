@@ -1,0 +1,331 @@
+"""Replay a traffic trace through a scaling policy and measure what users and the bill would have seen.
+
+This is the offline twin of the live controller: ``simulate``, ``whatif``, ``report`` and the policy benchmark
+all call :func:`simulate`. It is pure (no I/O, no clock): a trace and parameters in, a :class:`SimResult` out.
+
+The model of the cluster, kept deliberately small and stated once here:
+
+- The trace is a request rate in requests per second, constant within each trace interval.
+- The simulation runs on a regular grid of ``step`` seconds (a divisor of the trace interval, 15 s by
+  default so the HPA sync period is honoured). A policy sets the *requested* replica count at each step.
+- A requested replica costs money from the moment it is requested, and serves traffic only once it is
+  ready and warm: ``ready(t)`` = replicas that were requested at least ``startup + warmup`` before ``t``.
+  Scale-down removes not-yet-ready pods first, so ``ready(t) = min(requested[t - lead .. t])``.
+- Capacity at ``t`` is ``ready(t) * capacity_per_replica``; the shortfall is demand above it.
+
+Policies live in :mod:`controller.planning.policies`; they see only what a real controller could see at the
+time
+(the rate of the previous step, forecasts made from earlier data) except the oracle, which is the physical
+limit: the fewest replicas that cover demand given the lead time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from forecaster.errors import UserError
+
+DEFAULT_STEP = pd.Timedelta(seconds=15)
+DEFAULT_STARTUP = pd.Timedelta(seconds=90)
+DEFAULT_WARMUP = pd.Timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class SimParams:
+    """The cluster and pricing a trace is replayed against."""
+
+    capacity_per_replica: float  # requests per second one warm replica serves at its limit
+    startup: pd.Timedelta = DEFAULT_STARTUP  # pod scheduling + image + readiness
+    warmup_time: pd.Timedelta = DEFAULT_WARMUP  # cache warm-up after readiness
+    min_replicas: int = 1
+    max_replicas: int = 100
+    price_per_replica_hour: float = 0.0
+    scale_up_limit: int | None = None  # most replicas added per minute by any non-oracle policy (None: none)
+    scale_down_limit: int | None = None  # most replicas removed per minute (None: no limit)
+    initial_replicas: int | None = None  # ready at the start; default: enough for the first interval
+
+    def __post_init__(self) -> None:
+        if not (self.capacity_per_replica > 0 and math.isfinite(self.capacity_per_replica)):
+            raise UserError(
+                f"capacity per replica must be a positive number of requests per second, "
+                f"got {self.capacity_per_replica!r}"
+            )
+        if self.min_replicas < 0:
+            raise UserError(f"min replicas must be 0 or more, got {self.min_replicas}")
+        if self.max_replicas < max(1, self.min_replicas):
+            raise UserError(
+                f"max replicas ({self.max_replicas}) must be at least 1 and at least min replicas "
+                f"({self.min_replicas})"
+            )
+        if self.startup < pd.Timedelta(0) or self.warmup_time < pd.Timedelta(0):
+            raise UserError("start-up and warm-up times must be zero or positive")
+        if self.price_per_replica_hour < 0:
+            raise UserError(
+                f"price per replica-hour must be zero or positive, got {self.price_per_replica_hour}"
+            )
+        for name, lim in (
+            ("scale-up limit", self.scale_up_limit),
+            ("scale-down limit", self.scale_down_limit),
+        ):
+            if lim is not None and lim < 1:
+                raise UserError(f"{name} must be at least 1 replica per minute, got {lim}")
+
+    @property
+    def lead(self) -> pd.Timedelta:
+        """Time from requesting a replica to it serving traffic warm."""
+        return self.startup + self.warmup_time
+
+    def needed(self, rate: np.ndarray | float) -> np.ndarray:
+        """Replicas needed to serve ``rate`` (clamped to min/max)."""
+        need = np.ceil(np.asarray(rate, dtype=float) / self.capacity_per_replica - 1e-9)
+        return np.clip(need, self.min_replicas, self.max_replicas).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A request rate (req/s) on a regular grid: ``rate[i]`` holds over ``[times[i], times[i] + step)``."""
+
+    start: pd.Timestamp
+    step: pd.Timedelta  # simulation grid
+    interval: pd.Timedelta  # resolution of the source trace (a multiple of step)
+    rate: np.ndarray
+    timezone: str = "UTC"
+
+    @property
+    def times(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, periods=len(self.rate), freq=self.step)
+
+    @property
+    def step_s(self) -> float:
+        return float(self.step.total_seconds())
+
+    @property
+    def per_interval(self) -> int:
+        return round(self.interval / self.step)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.start + self.step * len(self.rate)
+
+    def series(self) -> pd.Series:
+        return pd.Series(self.rate, index=self.times, name="rate")
+
+
+def make_trace(rate: pd.Series, *, step: pd.Timedelta | None = None, where: str = "trace") -> Trace:
+    """Build a simulation trace from a regular rate series (req/s) indexed by tz-aware interval starts.
+
+    Missing intervals (NaN) are filled from the previous interval (then the next), so a gap never reads
+    as zero demand. The grid step defaults to the largest divisor of the interval that is at most 15 s.
+    """
+    if len(rate) < 1:
+        raise UserError(f"{where}: is empty")
+    idx = pd.DatetimeIndex(rate.index)
+    if idx.tz is None:
+        idx = idx.tz_localize("UTC")
+    if len(idx) > 1:
+        diffs = np.diff(idx.as_unit("ns").asi8)
+        if (diffs <= 0).any():
+            raise UserError(f"{where}: timestamps must be strictly increasing")
+        interval = pd.Timedelta(int(np.min(diffs)), unit="ns")
+        if (diffs % int(interval.value)).any():
+            raise UserError(f"{where}: timestamps are not on a regular grid of {interval}")
+        full = pd.date_range(idx[0], idx[-1], freq=interval)
+        values = pd.Series(np.asarray(rate, dtype=float), index=idx).reindex(full)
+    else:
+        interval = step or DEFAULT_STEP
+        values = pd.Series(np.asarray(rate, dtype=float), index=idx)
+    vals = values.ffill().bfill().to_numpy(dtype=float)
+    if not np.isfinite(vals).all():
+        raise UserError(f"{where}: has no numeric values")
+    if (vals < 0).any():
+        raise UserError(f"{where}: request rates must not be negative")
+    if step is None:
+        secs = int(interval.total_seconds())
+        step = pd.Timedelta(seconds=math.gcd(secs, 15)) if secs >= 1 else interval
+    if interval % step != pd.Timedelta(0):
+        raise UserError(f"{where}: the simulation step {step} must divide the trace interval {interval}")
+    k = round(interval / step)
+    return Trace(
+        start=pd.Timestamp(idx[0]),
+        step=step,
+        interval=interval,
+        rate=np.repeat(vals, k),
+        timezone=str(idx.tz),
+    )
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """A warm-up call a policy issued: when, for how many replicas, and the ramp it prepares for."""
+
+    issued_at: pd.Timestamp
+    replicas: int
+    ramp_at: pd.Timestamp | None = None
+    reason: str = ""
+
+
+@dataclass
+class PolicyRun:
+    """What a policy produced over the grid: requested replicas per step and the warm-ups it issued."""
+
+    requested: np.ndarray
+    warmups: list[Warmup] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Policy(Protocol):
+    name: str
+
+    def run(self, trace: Trace, params: SimParams) -> PolicyRun: ...
+
+
+@dataclass(frozen=True)
+class Metrics:
+    policy: str
+    short_time_share: float  # share of time with demand above ready capacity
+    short_interval_share: float  # share of trace intervals with any shortfall
+    short_request_share: float  # share of requests above ready capacity (would fail or queue)
+    worst_shortfall_rps: float
+    worst_shortfall_pct: float  # of demand at that moment
+    replica_hours: float
+    cost: float
+    peak_replicas: int
+    scaling_actions: int
+    warmups_issued: int  # all warm-up calls (ramp and new-replica)
+    ramp_warmups: int  # warm-ups issued for a forecast ramp or declared event
+    warmups_before_ramp: int  # ramp warm-ups issued no later than the ramp's start
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class SimResult:
+    policy: str
+    trace: Trace
+    requested: np.ndarray
+    ready: np.ndarray
+    metrics: Metrics
+    warmups: list[Warmup]
+    notes: list[str]
+    capacity_per_replica: float
+
+    def frame(self) -> pd.DataFrame:
+        """Per-step timeline: demand, requested and ready replicas, ready capacity and shortfall."""
+        cap = self.ready * self.capacity_per_replica
+        return pd.DataFrame(
+            {
+                "ds": self.trace.times,
+                "demand": self.trace.rate,
+                "requested": self.requested,
+                "ready": self.ready,
+                "capacity": cap,
+                "shortfall": np.maximum(0.0, self.trace.rate - cap),
+            }
+        )
+
+
+def lead_steps(trace: Trace, params: SimParams) -> int:
+    """Grid steps from request to ready, rounded up (the safe direction)."""
+    return math.ceil(params.lead / trace.step - 1e-9)
+
+
+def ready_replicas(requested: np.ndarray, lead: int, initial: int) -> np.ndarray:
+    """``ready[i] = min(requested[i - lead .. i])``, with ``initial`` replicas ready before the trace."""
+    req = np.asarray(requested, dtype=np.int64)
+    if lead <= 0:
+        return req.copy()
+    padded = np.concatenate([np.full(lead, initial, dtype=np.int64), req])
+    return np.lib.stride_tricks.sliding_window_view(padded, lead + 1).min(axis=1)
+
+
+def initial_replicas(trace: Trace, params: SimParams) -> int:
+    if params.initial_replicas is not None:
+        return int(np.clip(params.initial_replicas, params.min_replicas, params.max_replicas))
+    return int(params.needed(trace.rate[0]))
+
+
+def check_trace(trace: Trace, params: SimParams, where: str = "trace") -> None:
+    span = trace.step * len(trace.rate)
+    if span <= params.startup:
+        raise UserError(
+            f"{where}: covers {span} which is not longer than the start-up delay {params.startup}; "
+            "replay a longer trace or shorten --startup"
+        )
+
+
+def simulate(trace: Trace, policy: Policy, params: SimParams) -> SimResult:
+    """Run ``policy`` over ``trace`` and measure it."""
+    check_trace(trace, params)
+    run = policy.run(trace, params)
+    requested = np.asarray(run.requested, dtype=np.int64)
+    if requested.shape != trace.rate.shape:
+        raise ValueError(
+            f"policy {policy.name} returned {requested.shape} steps for a {trace.rate.shape} trace"
+        )
+    ready = ready_replicas(requested, lead_steps(trace, params), initial_replicas(trace, params))
+    metrics = measure(policy.name, trace, requested, ready, run.warmups, params)
+    return SimResult(
+        policy.name, trace, requested, ready, metrics, run.warmups, run.notes, params.capacity_per_replica
+    )
+
+
+def measure(
+    name: str,
+    trace: Trace,
+    requested: np.ndarray,
+    ready: np.ndarray,
+    warmups: list[Warmup],
+    params: SimParams,
+) -> Metrics:
+    demand = trace.rate
+    capacity = ready * params.capacity_per_replica
+    short = np.maximum(0.0, demand - capacity)
+    is_short = short > 1e-9 * np.maximum(1.0, demand)
+    dt = trace.step_s
+    k = trace.per_interval
+    n_int = len(demand) // k
+    per_int = is_short[: n_int * k].reshape(n_int, k).any(axis=1) if n_int else np.zeros(0, bool)
+    total_req = float(demand.sum() * dt)
+    pct = np.divide(short, demand, out=np.zeros_like(short), where=demand > 0)
+    replica_hours = float(requested.sum() * dt / 3600.0)
+    before = sum(1 for w in warmups if w.ramp_at is not None and w.issued_at <= w.ramp_at)
+    return Metrics(
+        policy=name,
+        short_time_share=float(is_short.mean()) if len(is_short) else 0.0,
+        short_interval_share=float(per_int.mean()) if n_int else 0.0,
+        short_request_share=float(short.sum() * dt / total_req) if total_req > 0 else 0.0,
+        worst_shortfall_rps=float(short.max()) if len(short) else 0.0,
+        worst_shortfall_pct=float(pct.max()) if len(pct) else 0.0,
+        replica_hours=replica_hours,
+        cost=replica_hours * params.price_per_replica_hour,
+        peak_replicas=int(requested.max()) if len(requested) else 0,
+        scaling_actions=int(np.count_nonzero(np.diff(requested))) if len(requested) > 1 else 0,
+        warmups_issued=len(warmups),
+        ramp_warmups=sum(1 for w in warmups if w.ramp_at is not None),
+        warmups_before_ramp=before,
+    )
+
+
+def apply_rate_limits(current: int, desired: int, params: SimParams, trace: Trace) -> int:
+    """Clamp a step change to the per-minute limits in ``params`` (scaled to the grid step) and min/max."""
+    per_step = trace.step_s / 60.0
+    if params.scale_up_limit is not None and desired > current:
+        desired = min(desired, current + max(1, int(params.scale_up_limit * per_step)))
+    if params.scale_down_limit is not None and desired < current:
+        desired = max(desired, current - max(1, int(params.scale_down_limit * per_step)))
+    return int(min(max(desired, params.min_replicas), params.max_replicas))
+
+
+def compare(results: list[SimResult], baseline: str = "oracle") -> pd.DataFrame:
+    """Side-by-side metrics table, one row per policy, with replica-hours relative to ``baseline``."""
+    rows = [r.metrics.as_dict() for r in results]
+    table = pd.DataFrame(rows).set_index("policy")
+    if baseline in table.index and table.loc[baseline, "replica_hours"] > 0:
+        table["vs_oracle_replica_hours"] = table["replica_hours"] / table.loc[baseline, "replica_hours"]
+    return table

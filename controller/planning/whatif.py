@@ -1,0 +1,485 @@
+"""What-if capacity planning: apply growth, event windows and cluster changes to a forecast and compare plans.
+
+Capacity planners ask "what if traffic grows 20%", "what if the December promotion triples traffic for six
+hours", "what if start-up doubles": this module answers with the peak demand, replicas needed per hour, the
+hours the max-replicas cap or a downstream quota (e.g. the payment gateway's TPS limit) would be exceeded, the
+scale-up / warm-up schedule and the cost, each next to the unchanged baseline.
+
+Every plan is the offline replay of the controller itself: :func:`capacity_plan` steps the same
+:func:`controller.core.decision.decide` the live loop runs through the (scenario-adjusted) forecast with
+:func:`controller.planning.plan.build_plan`, so lead time, stabilisation, rate limits, tolerance, min/max
+and the
+``exceed`` mode apply exactly as in production, and the baseline equals ``recharge-autoscaler plan`` for the
+same history and config. A row is *at max replicas* when the replicas ready for it are at the cap and fewer
+than it needs (decide's ``MaxCapacityExceeded``), *short* when fewer than it needs below the cap (a rate limit
+or stabilisation held the scale-up back).
+
+:func:`apply_scenario`, :func:`scenario_artifact` and :func:`capacity_plan` are pure; :func:`run` wires
+the CLI.
+Zone rule for ``--event``: times must carry a UTC offset (``2026-12-01T00:00+07:00`` or ``...Z``) unless
+``--timezone`` is given, in which case zone-less times are wall-clock times in that zone. A zone-less time
+without ``--timezone`` is an error, because it would silently shift the window by the zone offset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import dataclasses
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from controller.config import ControllerConfig
+from controller.planning.plan import build_plan
+from forecaster.artifact import Event, ForecastArtifact, Interval
+from forecaster.durations import format_duration, parse_duration
+from forecaster.errors import UserError
+
+VALUE_COLUMNS = ("yhat", "yhat_lower", "yhat_upper", "peak_upper")
+RISK_COLUMNS = ["kind", "start", "end", "peak_rate", "replicas_needed", "replicas_ready", "limit", "reason"]
+SCHEDULE_COLUMNS = ["request_at", "warm_at", "ready_by", "needed_at", "from", "to"]
+WARMUP_COLUMNS = ["issue_at", "key", "reason", "message"]
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    start: pd.Timestamp
+    end: pd.Timestamp
+    factor: float
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    growth: float = 0.0  # fraction: 0.2 = +20%
+    events: tuple[EventWindow, ...] = ()
+
+
+@dataclass
+class Plan:
+    scenario: str
+    frame: pd.DataFrame  # per interval: build_plan's columns + capped, short, over_quota, replica_hours
+    hourly: pd.DataFrame  # per hour: ds, peak_rate, mean_rate, replicas, need
+    risks: list[dict[str, Any]]
+    schedule: list[dict[str, Any]]  # scale-ups: request_at, warm_at, ready_by, needed_at, from, to
+    warmups: list[dict[str, Any]] = field(default_factory=list)  # issue_at, key, reason, message
+    summary: dict[str, Any] = field(default_factory=dict)
+def parse_growth(text: str) -> float:
+    """``'20%'``, ``'+20%'``, ``'-5%'`` -> fraction. Growth below -100% is an error."""
+    m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*%\s*", text)
+    if not m:
+        raise UserError(f"--growth: {text!r} must be a percentage like 20% or -10%")
+    g = float(m.group(1)) / 100
+    if g < -1:
+        raise UserError(f"--growth: {text!r} is below -100%; traffic cannot fall below zero")
+    return g
+
+
+def parse_time(text: str, *, what: str, timezone: str | None) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise UserError(f"{what} {text!r} is not an ISO date-time like 2026-12-01T00:00+07:00") from None
+    if ts is pd.NaT or pd.isna(ts):
+        raise UserError(f"{what} {text!r} is not an ISO date-time like 2026-12-01T00:00+07:00")
+    if ts.tzinfo is None:
+        if timezone is None:
+            raise UserError(
+                f"{what} {text!r} has no UTC offset; write it with one (e.g. {ts.isoformat()}+00:00) or pass "
+                "--timezone to read zone-less times as wall-clock times in that zone"
+            )
+        try:
+            ts = ts.tz_localize(timezone, nonexistent="shift_forward", ambiguous=True)
+        except Exception:
+            raise UserError(f"{what} {text!r}: cannot be placed in zone {timezone}") from None
+    return ts
+
+
+def parse_event(text: str, *, timezone: str | None) -> EventWindow:
+    """``START/DURATION xFACTOR`` (factor ``x3``, ``x1.5`` or ``+50%``), e.g. ``2026-12-01T00:00Z/6h x3``."""
+    where = f"--event {text!r}:"
+    parts = text.strip().split()
+    if len(parts) != 2 or "/" not in parts[0]:
+        raise UserError(f"{where} expected 'START/DURATION xFACTOR', e.g. '2026-12-01T00:00+00:00/6h x3'")
+    start_s, dur_s = parts[0].rsplit("/", 1)
+    start = parse_time(start_s, what=f"{where} start", timezone=timezone)
+    try:
+        dur = parse_duration(dur_s, what="duration")
+    except UserError:
+        raise UserError(f"{where} duration {dur_s!r} must be like 6h, 90m or 2d") from None
+    f = parts[1]
+    m_x = re.fullmatch(r"[x*](\d+(?:\.\d+)?)", f)
+    m_p = re.fullmatch(r"([+-]\d+(?:\.\d+)?)%", f)
+    if m_x:
+        factor = float(m_x.group(1))
+    elif m_p:
+        factor = 1 + float(m_p.group(1)) / 100
+    else:
+        raise UserError(f"{where} factor {f!r} must be like x3, x1.5 or +50%")
+    if factor < 0:
+        raise UserError(f"{where} factor {f!r} would make traffic negative")
+    return EventWindow(start, start + dur, factor, text)
+
+
+def apply_scenario(forecast: pd.DataFrame, interval: pd.Timedelta, scenario: Scenario) -> pd.DataFrame:
+    """The forecast scaled by growth and by every event window overlapping each interval (pure)."""
+    out = forecast.copy()
+    factor = np.full(len(out), 1.0 + scenario.growth)
+    ds = pd.DatetimeIndex(out["ds"])
+    for ev in scenario.events:
+        overlap = (ds < ev.end) & (ds + interval > ev.start)
+        factor = np.where(overlap, factor * ev.factor, factor)
+    for col in VALUE_COLUMNS:
+        if col in out:
+            out[col] = out[col].to_numpy(dtype=float) * factor
+    out["factor"] = factor
+    return out
+
+
+def artifact_from_frame(
+    frame: pd.DataFrame, interval: pd.Timedelta, *, base: ForecastArtifact | None = None
+) -> ForecastArtifact:
+    """A forecast artifact with the frame's intervals (``peak_upper`` defaults to ``yhat_upper``).
+
+    With ``base``, everything else (creation time, zone, events, quality) is kept from it; without, the
+    artifact is created at the first interval, as if the forecast had just been made.
+    """
+    f = frame.reset_index(drop=True)
+    peak = f["peak_upper"] if "peak_upper" in f else f["yhat_upper"]
+    ivs = tuple(
+        Interval(pd.Timestamp(ds), float(m), float(lo), float(hi), float(p))
+        for ds, m, lo, hi, p in zip(f["ds"], f["yhat"], f["yhat_lower"], f["yhat_upper"], peak, strict=True)
+    )
+    if not ivs:
+        raise UserError("the forecast has no intervals to plan: use a longer --horizon")
+    seconds = int(interval.total_seconds())
+    if base is not None:
+        return dataclasses.replace(base, intervals=ivs, interval_seconds=seconds,
+                                   horizon_seconds=seconds * len(ivs))
+    start = ivs[0].ds
+    return ForecastArtifact(
+        created_at=start, model="whatif", timezone=str(start.tz or "UTC"), interval_seconds=seconds,
+        band_level=0.9, history_start=start, history_end=start, history_points=0, source="whatif",
+        horizon_seconds=seconds * len(ivs), intervals=ivs,
+    )
+
+
+def scenario_artifact(forecast: ForecastArtifact, scenario: Scenario) -> ForecastArtifact:
+    """The forecast scaled by the scenario; its event windows are declared as promotions (for warm-ups)."""
+    interval = pd.Timedelta(seconds=forecast.interval_seconds)
+    scaled = apply_scenario(forecast.frame(), interval, scenario)
+    art = artifact_from_frame(scaled, interval, base=forecast)
+    extra = tuple(
+        Event(f"what-if {ev.text or ev.start.isoformat()}", "promotion", ev.start, ev.end, ev.factor)
+        for ev in scenario.events
+    )
+    return dataclasses.replace(art, events=(*art.events, *extra))
+
+
+def _windows(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where ``mask`` is true."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def capacity_plan(
+    forecast: ForecastArtifact | pd.DataFrame,
+    config: ControllerConfig,
+    *,
+    interval: pd.Timedelta | None = None,
+    scenario: str = "baseline",
+    quota_tps: float | None = None,
+    price_per_replica_hour: float = 0.0,
+    initial_replicas: int | None = None,
+) -> Plan:
+    """The controller's own plan for the forecast (see :func:`controller.planning.plan.build_plan`),
+    summarised (pure).
+
+    A frame needs ``interval`` and is planned as if forecast at its first interval.
+    """
+    if isinstance(forecast, pd.DataFrame):
+        if interval is None:
+            raise ValueError("capacity_plan(): a forecast frame needs its interval")
+        forecast = artifact_from_frame(forecast, interval)
+    res = pd.Timedelta(seconds=forecast.interval_seconds)
+    plan, decisions = build_plan(forecast, config, initial_replicas=initial_replicas)
+    times = [d.at for d in decisions]
+    requested = np.asarray([d.replicas for d in decisions], dtype=np.int64)
+    ds = pd.DatetimeIndex(plan["ds"])
+    ready = plan["replicas"].to_numpy(dtype=np.int64)
+    need = plan["need"].to_numpy(dtype=np.int64)
+    peak = plan["peak_upper"].to_numpy(dtype=float)
+    hours_f = res.total_seconds() / 3600
+    capped = (ready < need) & (ready >= config.max_replicas)
+    short = (ready < need) & ~capped
+    over_quota = peak > quota_tps if quota_tps is not None else np.zeros(len(plan), bool)
+    # Replica-hours are billed from the request: the mean replicas requested while each row is current.
+    billed = []
+    for t in ds:
+        a, b = bisect.bisect_left(times, t), bisect.bisect_left(times, t + res)
+        billed.append(float(requested[a:b].mean()) if b > a else float(requested[max(a - 1, 0)]))
+    frame = plan.assign(
+        capped=capped, short=short, over_quota=over_quota, replica_hours=np.asarray(billed) * hours_f
+    )
+    hourly = (
+        frame.groupby(ds.floor("h"))
+        .agg(peak_rate=("peak_upper", "max"), mean_rate=("yhat", "mean"), replicas=("replicas", "max"),
+             need=("need", "max"))
+        .rename_axis("ds")
+        .reset_index()
+    )
+    risks = []
+    for kind, mask in (("max_replicas", capped), ("short", short), ("quota", over_quota)):
+        for a, b in _windows(mask):
+            risks.append({
+                "kind": kind,
+                "start": ds[a].isoformat(),
+                "end": (ds[b - 1] + res).isoformat(),
+                "peak_rate": round(float(peak[a:b].max()), 3),
+                "replicas_needed": int(need[a:b].max()),
+                "replicas_ready": int(ready[a:b].min()),
+                "limit": config.max_replicas if kind != "quota" else quota_tps,
+                "reason": ",".join(sorted(set(frame["reason"].iloc[a:b]))),
+            })
+    schedule = _scale_ups(ds, ready, times, requested, res, config)
+    warmups = [
+        {"issue_at": d.at.isoformat(), "key": w.key, "reason": w.reason, "message": w.message}
+        for d in decisions for w in d.warmups
+    ]
+    replica_hours = float(frame["replica_hours"].sum())
+    i_peak = int(np.argmax(peak))
+    summary = {
+        "scenario": scenario,
+        "peak_demand": float(plan["yhat"].max()),
+        "peak_upper": float(peak.max()),
+        "peak_at": ds[i_peak].isoformat(),
+        "max_replicas_needed": int(need.max()),
+        "max_replicas_planned": int(ready.max()),
+        "intervals_at_max": int(capped.sum()),
+        "hours_at_max": float(capped.sum() * hours_f),
+        "hours_short": float(short.sum() * hours_f),
+        "hours_over_quota": float(over_quota.sum() * hours_f),
+        "replica_hours": replica_hours,
+        "cost": replica_hours * price_per_replica_hour,
+        "scale_ups": len(schedule),
+        "warmups": len(warmups),
+        "risk_windows": len(risks),
+        "capacity_per_replica": float(config.capacity_per_replica),
+        "headroom": float(config.headroom),
+        "min_replicas": int(config.min_replicas),
+        "max_replicas": int(config.max_replicas),
+        "startup": format_duration(pd.Timedelta(seconds=float(config.startup))),
+        "lead": format_duration(config.lead),
+    }
+    return Plan(scenario, frame, hourly, risks, schedule, warmups, summary)
+
+
+def _scale_ups(
+    ds: pd.DatetimeIndex,
+    ready: np.ndarray,
+    times: list[pd.Timestamp],
+    requested: np.ndarray,
+    res: pd.Timedelta,
+    config: ControllerConfig,
+) -> list[dict[str, Any]]:
+    """Each rise of the ready replicas, with the request that readied it: the earliest tick from which the
+    controller kept requesting at least the new count until the end of the row."""
+    startup = pd.Timedelta(seconds=float(config.startup))
+    out = []
+    for i in range(1, len(ready)):
+        if ready[i] <= ready[i - 1]:
+            continue
+        k = bisect.bisect_left(times, ds[i] + res) - 1
+        while k > 0 and requested[k - 1] >= ready[i]:
+            k -= 1
+        at = times[max(k, 0)]
+        out.append({
+            "request_at": at.isoformat(),
+            "warm_at": (at + startup).isoformat(),
+            "ready_by": (at + config.lead).isoformat(),
+            "needed_at": ds[i].isoformat(),
+            "from": int(ready[i - 1]),
+            "to": int(ready[i]),
+        })
+    return out
+
+
+def register(subparsers: Any) -> None:
+    from controller.cli.args import add_calendar_arguments
+    from controller.cli.simulate import add_cluster_arguments
+
+    p = subparsers.add_parser(
+        "whatif",
+        help="capacity plan under growth, event and cluster scenarios, against the baseline",
+        description="Forecast the history, apply scenarios and compare the controller's plan (the decide() "
+        "replay of `plan`) with the baseline. With --config, --capacity-per-replica/--startup/--warmup-time/"
+        "--min-replicas/--max-replicas change the scenario only (the baseline keeps the config's values).",
+    )
+    p.add_argument("--history", required=True, metavar="FILE", help="CSV/Parquet of request rate per second")
+    p.add_argument(
+        "--time-column", default=None, help="timestamp column (auto: ds, timestamp, time, date_time)"
+    )
+    p.add_argument("--value-column", default=None, help="value column (auto: y, value)")
+    p.add_argument(
+        "--timezone",
+        default=None,
+        help="IANA zone for zone-less timestamps in the history and in --event, and of the calendar "
+        "(default: UTC for the history; zone-less --event times are then an error)",
+    )
+    p.add_argument("--counts", action="store_true", help="history values are counts per interval, not req/s")
+    add_cluster_arguments(p)
+    add_calendar_arguments(p)
+    p.add_argument("--growth", default="0%", help="traffic growth applied to the whole forecast, e.g. 20%%")
+    p.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="'START/DURATION xFACTOR'",
+        help="multiplicative event window, e.g. '2026-12-01T00:00+07:00/6h x3' (repeatable)",
+    )
+    p.add_argument(
+        "--quota-tps",
+        type=float,
+        default=None,
+        help="downstream quota in requests per second; windows above it are reported as risks",
+    )
+    p.add_argument("--horizon", default="7d", help="forecast horizon (default 7d)")
+    p.add_argument("--model", default="auto", help="forecasting model alias (default: auto)")
+    p.add_argument("--initial-replicas", type=int, default=None, metavar="N",
+                   help="replicas running when the horizon starts (default: what the first decision needs)")
+    p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups (as `plan`)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from controller.cli.simulate import controller_config_from_args
+
+    growth = parse_growth(args.growth)
+    events = tuple(parse_event(e, timezone=args.timezone) for e in args.event)
+    if args.quota_tps is not None and not args.quota_tps > 0:
+        raise UserError(f"--quota-tps must be > 0 requests per second, got {args.quota_tps:g}")
+    if args.initial_replicas is not None and args.initial_replicas < 0:
+        raise UserError(f"--initial-replicas: must be >= 0, got {args.initial_replicas}")
+    base_cfg, scen_cfg = _configs(args, controller_config_from_args)
+    horizon = parse_duration(args.horizon, what="--horizon")
+    ns = argparse.Namespace(**{**vars(args), "timezone": args.timezone or "UTC"})
+    artifact = forecast_artifact(ns, horizon)
+    opts: dict[str, Any] = {
+        "quota_tps": args.quota_tps,
+        "price_per_replica_hour": args.price_per_replica_hour,
+        "initial_replicas": args.initial_replicas,
+    }
+    base = capacity_plan(artifact, base_cfg, **opts)
+    scen_art = scenario_artifact(artifact, Scenario("scenario", growth, events))
+    scen = capacity_plan(scen_art, scen_cfg, scenario="scenario", **opts)
+    if args.json:
+        doc = {"baseline": plan_doc(base), "scenario": plan_doc(scen), "growth": growth,
+               "events": [e.text for e in events]}
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_comparison(base, scen))
+    return 0
+
+
+def forecast_artifact(args: argparse.Namespace, horizon: pd.Timedelta) -> ForecastArtifact:
+    """The forecast after ``--history``, made as ``plan`` makes it (same cleaning, calendar and creation)."""
+    from controller.cli.args import calendar_from_args
+    from controller.cli.simulate import load_rate
+    from controller.planning.plan import forecast_after
+    from forecaster.series.cleaning import clean
+
+    rate = load_rate(args.history, args)
+    series = clean(rate.rename("y").rename_axis("ds"), where=args.history)
+    calendar = calendar_from_args(args)
+    source = f"file:{args.history}"
+    return forecast_after(series, horizon, model=args.model, calendar=calendar, source=source)[1]
+
+
+def with_warmups(config: ControllerConfig, args: argparse.Namespace) -> ControllerConfig:
+    """Warm-ups planned unless ``--no-warmup``, as ``plan`` does (the config's ``enabled`` is for ``run``)."""
+    enabled = not getattr(args, "no_warmup", False)
+    return dataclasses.replace(config, warmup=dataclasses.replace(config.warmup, enabled=enabled))
+
+
+def _configs(args: argparse.Namespace, build: Any) -> tuple[ControllerConfig, ControllerConfig]:
+    """(baseline, scenario) controller configs: with --config, cluster flags change only the scenario."""
+    scen = with_warmups(build(args), args)
+    if not args.config:
+        return scen, scen
+    flags = ("capacity_per_replica", "startup", "warmup_time", "min_replicas", "max_replicas")
+    cleared = dict.fromkeys(flags)
+    return with_warmups(build(argparse.Namespace(**{**vars(args), **cleared})), args), scen
+
+
+def plan_doc(plan: Plan) -> dict[str, Any]:
+    """The JSON document of one plan (``--json``)."""
+    hourly = plan.hourly.assign(ds=plan.hourly["ds"].map(lambda t: t.isoformat()))
+    f = plan.frame
+    cols = (f["ds"], f["replicas"], f["need"], f["requested"], f["reason"])
+    intervals = [
+        {"ds": t.isoformat(), "replicas": int(r), "need": int(n), "requested": int(q), "reason": str(why)}
+        for t, r, n, q, why in zip(*cols, strict=True)
+    ]
+    return {
+        "summary": plan.summary,
+        "risks": plan.risks,
+        "schedule": plan.schedule,
+        "warmups": plan.warmups,
+        "hourly": hourly.to_dict(orient="records"),
+        "intervals": intervals,
+    }
+
+
+def format_comparison(base: Plan, scen: Plan) -> str:
+    rows = (
+        ("peak demand (req/s, forecast)", "peak_demand", "{:,.1f}"),
+        ("peak upper band (req/s)", "peak_upper", "{:,.1f}"),
+        ("peak at", "peak_at", "{}"),
+        ("replicas needed at peak", "max_replicas_needed", "{}"),
+        ("most replicas planned", "max_replicas_planned", "{}"),
+        ("hours capped at max replicas", "hours_at_max", "{:.1f}"),
+        ("hours short below max", "hours_short", "{:.1f}"),
+        ("hours over quota", "hours_over_quota", "{:.1f}"),
+        ("replica-hours", "replica_hours", "{:,.1f}"),
+        ("cost", "cost", "{:,.2f}"),
+        ("scale-ups", "scale_ups", "{}"),
+        ("warm-ups", "warmups", "{}"),
+        ("lead time", "lead", "{}"),
+    )
+    w = max(len(r[0]) for r in rows)
+    out = [f"{'':{w}}  {'baseline':>26}  {'scenario':>26}"]
+    for label, key, fmt in rows:
+        out.append(f"{label:{w}}  {fmt.format(base.summary[key]):>26}  {fmt.format(scen.summary[key]):>26}")
+    for plan in (base, scen):
+        if plan.risks:
+            out.append(f"\nRisk windows ({plan.scenario}):")
+            for r in plan.risks:
+                if r["kind"] == "quota":
+                    what = f"peak {r['peak_rate']:,.1f} req/s > quota {r['limit']:g}"
+                else:
+                    where = "at max" if r["kind"] == "max_replicas" else "below max"
+                    what = (f"needs {r['replicas_needed']}, {r['replicas_ready']} ready ({where} "
+                            f"{r['limit']}; {r['reason']})")
+                out.append(f"  {r['start']} .. {r['end']}  {what}")
+    out.append("\nScenario scale-up schedule (request at -> ready by, needed at: replicas):")
+    for s in scen.schedule[:48]:
+        out.append(f"  {s['request_at']} -> {s['ready_by']}, {s['needed_at']}: {s['from']} -> {s['to']}")
+    if len(scen.schedule) > 48:
+        out.append(f"  ... {len(scen.schedule) - 48} more (use --json for all)")
+    if scen.warmups:
+        out.append(f"\nScenario warm-ups: {len(scen.warmups)} (first at {scen.warmups[0]['issue_at']}; "
+                   "--json lists them)")
+    out.append("\nScenario replicas per hour:")
+    for _, h in scen.hourly.iterrows():
+        out.append(f"  {h['ds'].isoformat()}  {int(h['replicas']):>4}  (need {int(h['need'])}, "
+                   f"peak {h['peak_rate']:,.1f} req/s)")
+    return "\n".join(out) + "\n"

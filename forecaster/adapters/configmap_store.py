@@ -1,0 +1,167 @@
+"""Keep the last good forecast in a Kubernetes ConfigMap, for clusters where job and controller share no disk.
+
+The forecast job writes the artifact JSON under one key of a ConfigMap; the controller reads it back. Writes
+are compare-and-swap: the ConfigMap is replaced with the ``resourceVersion`` that was read, a 409 Conflict
+(someone else wrote in between) re-reads and retries a bounded number of times, and a missing ConfigMap is
+created. The artifact is validated before anything is sent, an artifact that would push the ConfigMap past
+the API server's 1 MiB limit is refused with a :class:`StoreError` saying how to shrink it, and the store
+never deletes: any failure leaves the previous forecast in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from forecaster.artifact import ForecastArtifact
+from forecaster.errors import StoreError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_BYTES = 1024 * 1024  # kube-apiserver rejects ConfigMaps whose data exceeds 1 MiB
+MANAGED_BY = {"app.kubernetes.io/managed-by": "recharge-autoscaler"}
+
+
+class _Conflict(Exception):
+    pass
+
+
+class _NotFound(Exception):
+    pass
+
+
+class ConfigMapStore:
+    """Implements ``forecaster.ports.ForecastStore`` as key ``key`` of ConfigMap ``namespace/name``."""
+
+    def __init__(
+        self,
+        core_v1_api: Any,
+        namespace: str,
+        name: str,
+        key: str = "forecast.json",
+        *,
+        retries: int = 3,
+        conflict_retries: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.api, self.namespace, self.name, self.key = core_v1_api, namespace, name, key
+        self.retries, self.conflict_retries, self.backoff = retries, conflict_retries, backoff
+        self.timeout, self.sleep = timeout, sleep
+
+    def describe(self) -> str:
+        return f"configmap {self.namespace}/{self.name} key {self.key}"
+
+    def _call(self, fn: Callable[[], T], verb: str) -> T:
+        """One API call under the shared policy (forecaster.adapters.kube); every failure becomes a
+        StoreError."""
+        from forecaster.adapters.kube import KubeConflict, KubeError, KubeNotFound, call_api
+
+        try:
+            return call_api(
+                fn,
+                verb=verb,
+                resource="configmaps",
+                namespace=self.namespace,
+                name=self.name,
+                retries=self.retries,
+                backoff=self.backoff,
+                sleep=self.sleep,
+                hint="",
+            )
+        except KubeNotFound as exc:
+            raise _NotFound(str(exc)) from None
+        except KubeConflict as exc:
+            raise _Conflict(str(exc)) from None
+        except KubeError as exc:
+            raise StoreError(f"{self.describe()}: {exc}") from None
+
+    def _read_cm(self) -> Any:
+        return self._call(
+            lambda: self.api.read_namespaced_config_map(
+                self.name, self.namespace, _request_timeout=self.timeout
+            ),
+            "get",
+        )
+
+    def read(self) -> ForecastArtifact | None:
+        """The stored forecast; None when the ConfigMap or key does not exist; StoreError when unusable."""
+        try:
+            cm = self._read_cm()
+        except _NotFound:
+            return None
+        except _Conflict as exc:  # not expected on a read
+            raise StoreError(f"{self.describe()}: unexpected conflict on read ({exc})") from None
+        text = (cm.data or {}).get(self.key)
+        if text is None:
+            return None
+        return ForecastArtifact.from_json(text, where=self.describe())
+
+    def write(self, artifact: ForecastArtifact) -> None:
+        """Validate, size-check and store ``artifact``; the previous forecast survives any failure."""
+        try:
+            text = artifact.to_json()
+        except StoreError as exc:
+            raise StoreError(f"{self.describe()}: refusing to write an invalid forecast ({exc})") from None
+        size = len(text.encode("utf-8"))
+        if size + len(self.key) > MAX_BYTES:
+            raise StoreError(
+                f"{self.describe()}: forecast is {size} bytes but a ConfigMap holds at most {MAX_BYTES} "
+                "bytes; "
+                "shorten forecast.horizon, use a coarser forecast.interval, or use a file store"
+            )
+        for attempt in range(self.conflict_retries + 1):
+            try:
+                self._write_once(text)
+                return
+            except _Conflict as exc:
+                log.info("%s: conflict (%s); re-reading (attempt %d)", self.describe(), exc, attempt + 1)
+        raise StoreError(
+            f"{self.describe()}: still conflicting after {self.conflict_retries + 1} attempts; "
+            "is another forecast job writing the same ConfigMap? The previous forecast was kept"
+        )
+
+    def _write_once(self, text: str) -> None:
+        try:
+            cm = self._read_cm()
+        except _NotFound:
+            body: Any = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": self.name, "namespace": self.namespace, "labels": dict(MANAGED_BY)},
+                "data": {self.key: text},
+            }
+            try:
+                self._call(
+                    lambda: self.api.create_namespaced_config_map(
+                        self.namespace, body, _request_timeout=self.timeout
+                    ),
+                    "create",
+                )
+            except _NotFound as exc:
+                raise StoreError(f"{self.describe()}: namespace {self.namespace} not found ({exc})") from None
+            return
+        data = dict(cm.data or {})
+        data[self.key] = text
+        total = sum(len(k) + len(v.encode("utf-8")) for k, v in data.items())
+        if total > MAX_BYTES:
+            raise StoreError(
+                f"{self.describe()}: the ConfigMap would hold {total} bytes (limit {MAX_BYTES}) with its "
+                "other keys "
+                f"{sorted(k for k in data if k != self.key)}; use a dedicated ConfigMap for the forecast"
+            )
+        cm.data = data
+        try:
+            self._call(
+                lambda: self.api.replace_namespaced_config_map(
+                    self.name, self.namespace, cm, _request_timeout=self.timeout
+                ),
+                "update",
+            )
+        except _NotFound:
+            raise _Conflict("deleted while writing") from None
+

@@ -1,0 +1,134 @@
+"""Probes and metrics over HTTP: liveness follows the heartbeat, readiness the last tick, metrics render."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from controller.adapters.health import ControllerMetrics, HealthServer, HealthState
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[HealthState, ControllerMetrics, HealthServer, Clock]]:
+    clock = Clock()
+    state = HealthState(stale_after=90, clock=clock)
+    metrics = ControllerMetrics()
+    server = HealthServer(state, metrics, host="127.0.0.1", health_port=0, metrics_port=0).start()
+    yield state, metrics, server, clock
+    server.stop()
+
+
+def get(port: int, path: str) -> requests.Response:
+    return requests.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("beat_age", "code", "text"),
+    [(None, 200, "starting"), (10, 200, "ok"), (91, 503, "has not ticked for 91s")],
+    ids=["before-first-tick", "fresh", "wedged"],
+)
+def test_healthz_follows_heartbeat(
+    served: tuple[HealthState, ControllerMetrics, HealthServer, Clock],
+    beat_age: float | None,
+    code: int,
+    text: str,
+) -> None:
+    state, _, server, clock = served
+    if beat_age is not None:
+        state.heartbeat()
+        clock.t += beat_age
+    r = get(server.health_port, "/healthz")
+    assert (r.status_code, text in r.text) == (code, True)
+
+
+@pytest.mark.parametrize(
+    ("ready", "reason", "code"),
+    [
+        (None, "no tick completed yet", 503),
+        (True, "acted", 200),
+        (False, "forbidden: the service account needs 'patch'", 503),
+    ],
+    ids=["initial", "ready", "api-error"],
+)
+def test_readyz_reports_last_tick(
+    served: tuple[HealthState, ControllerMetrics, HealthServer, Clock],
+    ready: bool | None,
+    reason: str,
+    code: int,
+) -> None:
+    state, _, server, _ = served
+    if ready is not None:
+        state.set_ready(ready, reason)
+    r = get(server.health_port, "/readyz")
+    assert r.status_code == code
+    assert reason in r.text
+
+
+def test_metrics_endpoint_renders_controller_metrics(
+    served: tuple[HealthState, ControllerMetrics, HealthServer, Clock],
+) -> None:
+    _, m, server, _ = served
+    m.desired_replicas.set(11)
+    m.current_replicas.set(3)
+    m.decisions.labels(reason="ForecastPeak").inc()
+    m.errors.labels(kind="forbidden").inc(2)
+    m.warmups.labels(result="ok").inc()
+    m.forecast_age.set(120)
+    r = get(server.metrics_port, "/metrics")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    body = r.text
+    for line in (
+        "recharge_autoscaler_desired_replicas 11.0",
+        "recharge_autoscaler_current_replicas 3.0",
+        'recharge_autoscaler_decisions_total{reason="ForecastPeak"} 1.0',
+        'recharge_autoscaler_errors_total{kind="forbidden"} 2.0',
+        'recharge_autoscaler_warmups_total{result="ok"} 1.0',
+        "recharge_autoscaler_forecast_age_seconds 120.0",
+    ):
+        assert line in body
+    assert get(server.health_port, "/metrics").status_code == 404  # split ports: probes only on health port
+    assert get(server.metrics_port, "/healthz").status_code == 404
+
+
+def test_two_metric_sets_do_not_collide() -> None:
+    a, b = ControllerMetrics(), ControllerMetrics()
+    a.desired_replicas.set(1)
+    b.desired_replicas.set(2)
+    assert b"desired_replicas 1.0" in a.render() and b"desired_replicas 2.0" in b.render()
+
+
+def test_shared_port_serves_everything() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = HealthServer(
+        HealthState(), ControllerMetrics(), host="127.0.0.1", health_port=port, metrics_port=port
+    ).start()
+    try:
+        assert server.ports == (port, port)
+        assert get(port, "/healthz").status_code == 200
+        assert get(port, "/metrics").status_code == 200
+        assert get(port, "/nope").status_code == 404
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "outcome", ["acted", "unchanged", "dry_run", "paused", "follower", "failed"], ids=lambda o: o
+)
+def test_ticks_help_names_every_outcome(outcome: str) -> None:
+    (family,) = [f for f in ControllerMetrics().registry.collect() if f.name.endswith("_ticks")]
+    assert outcome in family.documentation

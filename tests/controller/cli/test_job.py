@@ -1,0 +1,189 @@
+"""``forecast-job`` from the command line: the --once summary, exit codes, and the scheduled process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from controller.cli import main
+from forecaster.adapters.store import FileStore
+from tests.support.tools import REPO_ROOT
+
+
+def write_history(path: Path, days: int = 15) -> None:
+    index = pd.date_range("2026-10-01", periods=days * 48, freq="30min")
+    hours = index.hour + index.minute / 60
+    values = 200 + 120 * np.sin(2 * np.pi * (hours - 6) / 24)
+    pd.DataFrame({"timestamp": index.strftime("%Y-%m-%d %H:%M:%S"), "value": values.round(2)}).to_csv(
+        path, index=False
+    )
+
+
+def write_config(tmp_path: Path, **sections: Any) -> Path:
+    write_history(tmp_path / "history.csv")
+    data: dict[str, Any] = {
+        "source": {"kind": "file", "file": {"path": "history.csv"}},
+        "forecast": {"horizon": "6h", "interval": "1h", "history": "14d", "model": "seasonal_median"},
+        "store": {"kind": "file", "file": {"path": "out/forecast.json"}},
+        "controller": {"ignored": "by the job"},
+        **sections,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_once_prints_a_summary_and_stores_the_forecast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    assert main(["forecast-job", "--config", str(config), "--once"]) == 0
+    out = capsys.readouterr().out
+    art = FileStore(tmp_path / "out" / "forecast.json").read()
+    assert art is not None and len(art.intervals) == 6
+    for label in ("source", "history", "quality", "model", "peak", "horizon", "events", "written"):
+        assert f"  {label} " in out, label
+    assert "history.csv" in out and "forecast.json" in out and "seasonal_median" in out
+    assert "672 points at 30m" in out
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "message"),
+    [
+        ({"source": {"kind": "file", "file": {"path": "missing.csv"}}}, 2, "missing.csv"),
+        (
+            {
+                "source": {
+                    "kind": "prometheus",
+                    "prometheus": {"url": "http://127.0.0.1:{port}", "query": "up", "retries": 0},
+                }
+            },
+            3,
+            "connection failed",
+        ),
+        ({"forecast": {"horizon": "soon"}}, 2, "forecast.horizon: cannot parse 'soon'"),
+    ],
+    ids=["missing-history", "prometheus-down", "bad-config"],
+)
+def test_once_failure_exits_non_zero_and_keeps_the_last_forecast(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, Any], code: int, message: str
+) -> None:
+    config = write_config(tmp_path)
+    assert main(["forecast-job", "--config", str(config), "--once"]) == 0
+    stored = (tmp_path / "out" / "forecast.json").read_bytes()
+    capsys.readouterr()
+    text = yaml.safe_dump(yaml.safe_load(config.read_text()) | change).replace("{port}", str(free_port()))
+    config.write_text(text)
+    assert main(["forecast-job", "--config", str(config), "--once"]) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.strip().count("\n") == 0, "one line"
+    assert (tmp_path / "out" / "forecast.json").read_bytes() == stored
+
+
+@pytest.mark.slow
+def test_sample_config_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """What `make run` does, with the forecast written under tmp_path instead of out/."""
+    data = yaml.safe_load((REPO_ROOT / "data" / "sample-config.yaml").read_text())
+    data["source"]["file"]["path"] = str(REPO_ROOT / "data" / "nyc_taxi.csv")
+    data["store"]["file"]["path"] = str(tmp_path / "forecast.json")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data))
+    assert main(["forecast-job", "--config", str(config), "--once"]) == 0
+    out = capsys.readouterr().out
+    art = FileStore(tmp_path / "forecast.json").read()
+    assert art is not None and len(art.intervals) == 24 and art.backtest is not None
+    assert "Forecast stored: next 1d in 24 intervals of 1h" in out and "Month start" in out
+
+
+@pytest.mark.slow
+def test_scheduled_process_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(
+        tmp_path,
+        schedule={"cron": "0 0 1 1 *", "runOnStart": True},
+        metrics={"port": port, "address": "127.0.0.1"},
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller", "--log-json", "forecast-job", "--config", str(config)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        metrics = ""
+        while time.monotonic() < deadline:
+            try:
+                metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+                if 'recharge_forecast_job_runs_total{outcome="success"} 1.0' in metrics:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.2)
+        assert 'recharge_forecast_job_runs_total{outcome="success"} 1.0' in metrics
+        assert "recharge_forecast_job_history_points 672.0" in metrics
+        assert "recharge_forecast_job_run_duration_seconds_count 1.0" in metrics
+        assert (tmp_path / "out" / "forecast.json").exists()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert '"msg": "received SIGTERM; stopping after the current run"' in err
+    assert '"outcome": "success"' in err, "structured run log"
+
+
+@pytest.fixture
+def apiserver() -> Any:
+    from tests.support.kubeapi.server import KubeApiServer
+
+    server = KubeApiServer().start()
+    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_once_writes_a_configmap_through_a_kubeconfig(
+    tmp_path: Path, apiserver: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from forecaster.artifact import ForecastArtifact
+
+    kubeconfig = apiserver.write_kubeconfig(tmp_path / "kubeconfig", namespace="payments")
+    config = write_config(
+        tmp_path,
+        store={"kind": "configmap", "configmap": {"name": "recharge-forecast", "namespace": "payments",
+                                                  "kubeconfig": str(kubeconfig)}},
+    )
+    assert main(["forecast-job", "--config", str(config), "--once"]) == 0
+    assert "configmap payments/recharge-forecast" in capsys.readouterr().out
+    cm = apiserver.configmap("payments", "recharge-forecast")
+    assert cm is not None
+    art = ForecastArtifact.from_json(cm["data"]["forecast.json"])
+    assert len(art.intervals) == 6 and art.model == "seasonal_median"

@@ -1,0 +1,341 @@
+"""``recharge-autoscaler run`` end to end against the stand-in API server: a forecast file, a load file, a
+kubeconfig, and the real wiring (Kubernetes client, lease, Events, state ConfigMap, probes, SIGTERM)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import requests
+
+from controller.loop import register
+from forecaster.adapters.store import FileStore
+from forecaster.artifact import ForecastArtifact, Interval
+from tests.support.kubeapi.fixtures import NAMESPACE, TARGET
+from tests.support.kubeapi.server import KubeApiServer
+
+REPO = Path(__file__).resolve().parents[3]
+ANN = "recharge-autoscaler.io/decision"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_inputs(
+    tmp: Path, server: KubeApiServer, *, mode: str = "hpa", peak: float = 950.0, extra: str = ""
+) -> list[str]:
+    now = pd.Timestamp.now(tz="UTC").floor("min")
+    start = now.floor("h") - pd.Timedelta("1h")
+    ivs = tuple(
+        Interval(start + pd.Timedelta(hours=i), peak * 0.6, peak * 0.5, peak * 0.8, peak) for i in range(8)
+    )
+    FileStore(tmp / "forecast.json").write(
+        ForecastArtifact(
+            created_at=now - pd.Timedelta("5min"),
+            model="seasonal_median",
+            timezone="UTC",
+            interval_seconds=3600,
+            band_level=0.9,
+            history_start=start - pd.Timedelta("14D"),
+            history_end=start,
+            history_points=336,
+            source="test",
+            horizon_seconds=8 * 3600,
+            intervals=ivs,
+        )
+    )
+    (tmp / "load.csv").write_text(
+        f"timestamp,value\n{(now - pd.Timedelta('1min')).isoformat()},280\n{now.isoformat()},300\n"
+    )
+    (tmp / "config.yaml").write_text(f"""
+store:
+  kind: file
+  file: {{path: forecast.json}}
+controller:
+  capacityPerReplica: 100
+  interval: 1s
+  target: {{name: {TARGET}, namespace: {NAMESPACE}, mode: {mode}}}
+  load: {{kind: file, path: load.csv}}
+  leaderElection: {{leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 1s}}
+  healthPort: {free_port()}
+  metricsPort: {free_port()}
+{extra}""")
+    kc = server.write_kubeconfig(tmp / "kubeconfig", namespace=NAMESPACE)
+    return ["run", "--config", str(tmp / "config.yaml"), "--kubeconfig", str(kc)]
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+@pytest.mark.parametrize("mode", ["hpa", "scale"], ids=["hpa-floor", "direct-scale"])
+def test_run_once_scales_annotates_and_records_event(
+    kube_seeded: KubeApiServer, tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kube_seeded.hpa_controller = True  # the emulated HPA moves the Deployment up to a raised floor
+    code = run_cli([*write_inputs(tmp_path, kube_seeded, mode=mode), "--once"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "outcome: acted" in out
+    hpa, dep = kube_seeded.hpa(NAMESPACE, TARGET), kube_seeded.deployment(NAMESPACE, TARGET)
+    assert hpa is not None and dep is not None
+    acted_on, unchanged = (hpa, dep) if mode == "hpa" else (dep, hpa)
+    value = hpa["spec"]["minReplicas"] if mode == "hpa" else dep["spec"]["replicas"]
+    assert value > 3  # 950 req/s at 100 req/s per replica needs more; HPA limits cap the first step
+    assert dep["spec"]["replicas"] == value  # directly, or through the HPA enforcing its new floor
+    note = json.loads(acted_on["metadata"]["annotations"][ANN])
+    assert note["replicas"] == value and note["reason"]
+    assert ANN not in (unchanged["metadata"].get("annotations") or {})
+    events = kube_seeded.events(NAMESPACE)
+    assert [e["reason"] for e in events][:1] == ["ScaledUp"]
+    assert events[0]["involvedObject"]["kind"] == (
+        "HorizontalPodAutoscaler" if mode == "hpa" else "Deployment"
+    )
+    lease = kube_seeded.lease(NAMESPACE, "recharge-autoscaler")
+    assert lease is not None and not lease["spec"].get("holderIdentity")  # released at exit
+    state = kube_seeded.configmap(NAMESPACE, "recharge-autoscaler-state")
+    assert state is not None and json.loads(state["data"]["state.json"])["replicas"] == value
+
+
+def test_run_once_dry_run_changes_nothing(
+    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli([*write_inputs(tmp_path, kube_seeded), "--once", "--dry-run"]) == 0
+    assert "outcome: dry_run" in capsys.readouterr().out
+    assert [r.method for r in kube_seeded.requests if r.method != "GET"] == []
+
+
+def test_run_once_api_failure_exits_3_without_changes(
+    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = write_inputs(tmp_path, kube_seeded)
+    kube_seeded.fail(403, count=5, method="PATCH", path="/horizontalpodautoscalers/")
+    assert run_cli([*argv, "--once"]) == 3
+    out = capsys.readouterr().out
+    assert (
+        "outcome: failed" in out
+        and "needs 'patch' on 'horizontalpodautoscalers' in namespace payments" in out
+    )
+    hpa = kube_seeded.hpa(NAMESPACE, TARGET)
+    assert hpa is not None and hpa["spec"]["minReplicas"] == 2
+
+
+def test_run_once_unreadable_forecast_holds_replicas(
+    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = write_inputs(tmp_path, kube_seeded)
+    (tmp_path / "forecast.json").write_text("{broken")
+    assert run_cli([*argv, "--once"]) == 0
+    out = capsys.readouterr().out
+    assert "store:" in out
+    hpa = kube_seeded.hpa(NAMESPACE, TARGET)
+    assert hpa is not None and hpa["spec"]["minReplicas"] >= 2
+    assert any(e["type"] == "Warning" for e in kube_seeded.events(NAMESPACE))
+
+
+def test_missing_store_section_is_a_config_error(kube_seeded: KubeApiServer, tmp_path: Path) -> None:
+    from forecaster.errors import ConfigError
+
+    argv = write_inputs(tmp_path, kube_seeded)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("store:\n  kind: file\n  file: {path: forecast.json}\n", ""))
+    with pytest.raises(ConfigError, match=r"config.yaml: store: section is required by `run`"):
+        run_cli([*argv, "--once"])
+
+
+@pytest.mark.slow
+def test_long_running_serves_probes_and_releases_lease_on_sigterm(
+    kube_seeded: KubeApiServer, tmp_path: Path
+) -> None:
+    argv = write_inputs(tmp_path, kube_seeded)
+    health_port = int(
+        next(
+            line.split()[-1]
+            for line in (tmp_path / "config.yaml").read_text().splitlines()
+            if "healthPort" in line
+        )
+    )
+    code = (
+        "import argparse, sys\nfrom controller.loop import register\np = argparse.ArgumentParser()\n"
+        "register(p.add_subparsers())\na = p.parse_args(sys.argv[1:])\nsys.exit(a.func(a))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready: Any = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            lease = kube_seeded.lease(NAMESPACE, "recharge-autoscaler")
+            try:
+                ready = requests.get(f"http://127.0.0.1:{health_port}/readyz", timeout=1)
+            except requests.ConnectionError:
+                ready = None
+            if (
+                lease
+                and lease["spec"].get("holderIdentity")
+                and ready is not None
+                and ready.status_code == 200
+            ):
+                break
+            time.sleep(0.2)
+        assert ready is not None and ready.status_code == 200, (
+            proc.stderr.read() if proc.poll() and proc.stderr is not None else ""
+        )
+        assert requests.get(f"http://127.0.0.1:{health_port}/healthz", timeout=1).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    lease = kube_seeded.lease(NAMESPACE, "recharge-autoscaler")
+    assert lease is not None and not lease["spec"].get("holderIdentity")
+    hpa = kube_seeded.hpa(NAMESPACE, TARGET)
+    assert hpa is not None and hpa["spec"]["minReplicas"] > 2
+
+
+# --- live load query bounded by the tick; forecast ConfigMap namespace ------------------------------------
+
+
+def _prom_cfg(interval: str, **prom: Any) -> tuple[Any, dict[str, Any]]:
+    from controller.config import ControllerConfig, LoadConfig, TargetConfig
+    from forecaster.configbase import Duration
+    from forecaster.durations import parse_duration
+
+    cfg = ControllerConfig(
+        capacity_per_replica=100.0,
+        target=TargetConfig(name=TARGET, namespace=NAMESPACE, mode="hpa"),
+        load=LoadConfig(kind="prometheus", query="sum(rate(http_requests_total[1m]))"),
+        interval=Duration(parse_duration(interval, what="interval").total_seconds()),
+    )
+    return cfg, {"source": {"prometheus": {"query": "up", **prom}}}
+
+
+@pytest.mark.parametrize(
+    ("interval", "prom"),
+    [
+        ("30s", {}),  # defaults: 30 s timeout, 3 retries, 1 s back-off
+        (
+            "30s",
+            {"timeout": "2m", "connectTimeout": "1m", "retries": 10, "backoff": "20s", "maxBackoff": "1m"},
+        ),
+        ("9s", {"timeout": "1s", "retries": 0}),
+        ("5m", {}),
+    ],
+    ids=["defaults", "generous-history-settings", "already-tight", "long-interval"],
+)
+def test_live_load_connection_is_bounded_inside_the_tick(interval: str, prom: dict[str, Any]) -> None:
+    from controller.cli.run import build_load
+    from forecaster.adapters.prometheus import PrometheusConfig
+    from forecaster.configbase import build
+
+    cfg, raw = _prom_cfg(interval, url="http://127.0.0.1:9", **prom)
+    source = build_load(cfg, raw, Path("."))
+    pc = source.source.cfg  # type: ignore[attr-defined]
+    tick = float(cfg.interval)
+    assert pc.retries <= 1
+    assert pc.connect_timeout + pc.timeout <= tick / 3 + 1e-9
+    # a tick makes up to two instant queries (value and timestamp()), each with its retry
+    worst = 2 * ((pc.retries + 1) * (pc.connect_timeout + pc.timeout) + pc.retries * pc.max_backoff)
+    assert worst < tick
+    configured = build(PrometheusConfig, raw["source"]["prometheus"], "source.prometheus")
+    assert pc.timeout <= configured.timeout and pc.connect_timeout <= configured.connect_timeout
+    assert pc.retries <= configured.retries and pc.url == configured.url  # only ever tighter
+
+
+def test_hung_prometheus_yields_missing_load_within_the_tick() -> None:
+    """A Prometheus that accepts connections but never answers: the live query gives up inside the tick."""
+    from controller.cli.run import build_load
+    from forecaster.errors import SourceError
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        cfg, raw = _prom_cfg("3s", url=f"http://127.0.0.1:{port}")
+        load = build_load(cfg, raw, Path("."))
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="timed out"):
+            load.current(pd.Timestamp.now(tz="UTC"))
+        assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize(
+    ("sa_namespace", "store_ns", "expected"),
+    [
+        ("autoscaling", None, "autoscaling"),  # in a pod: the pod's namespace, as the forecast job does
+        (None, None, "default"),  # outside a pod: "default", as the job and the field's docs say
+        ("autoscaling", "forecasts", "forecasts"),  # explicit namespace always wins
+    ],
+    ids=["pod-namespace", "no-pod-falls-back-to-default", "explicit"],
+)
+def test_forecast_configmap_namespace_default_matches_the_job(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sa_namespace: str | None,
+    store_ns: str | None,
+    expected: str,
+) -> None:
+    from kubernetes import client
+
+    from controller.cli import run as runcli
+    from controller.cli.job import build_store
+    from controller.config import load_controller_config
+    from forecaster.adapters import kube as kubeapi
+    from forecaster.job.config import load_job_config
+
+    sa_file = tmp_path / "namespace"
+    if sa_namespace is not None:
+        sa_file.write_text(sa_namespace + "\n")
+    monkeypatch.setattr(kubeapi, "SERVICE_ACCOUNT_NAMESPACE", str(sa_file))
+    ns_line = f", namespace: {store_ns}" if store_ns else ""
+    (tmp_path / "config.yaml").write_text(f"""
+store:
+  kind: configmap
+  configmap: {{name: recharge-autoscaler-forecast{ns_line}}}
+controller:
+  capacityPerReplica: 100
+  target: {{name: {TARGET}, namespace: {NAMESPACE}, mode: hpa}}
+  load: {{kind: file, path: load.csv}}
+""")
+    path = str(tmp_path / "config.yaml")
+    cfg = load_controller_config(path)
+    loop = runcli.build_loop(argparse.Namespace(config=path, dry_run=False), cfg, client.ApiClient())
+    assert loop.deps.store.describe().startswith(f"configmap {expected}/recharge-autoscaler-forecast ")
+    # The forecast job resolves the same ConfigMap from the same section.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    job_cfg = tmp_path / "job.yaml"
+    name = "{name: recharge-autoscaler-forecast"
+    job_yaml = (tmp_path / "config.yaml").read_text().replace(name, f"{{kubeconfig: {kubeconfig}, {name[1:]}")
+    job_cfg.write_text(job_yaml + "source: {kind: file, file: {path: h.csv}}\n")
+    job_store = build_store(load_job_config(job_cfg))
+    assert job_store.describe() == loop.deps.store.describe()
