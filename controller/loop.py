@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import pandas as pd
 
@@ -52,7 +51,7 @@ from forecaster.ports import ForecastStore
 
 __all__ = [
     "ConfigMapStateStore", "ControlLoop", "FileLoad", "LoopDeps", "MemoryStateStore", "PrometheusLoad",
-    "StateStore", "TickResult", "register",
+    "StateStore", "TickResult",
 ]
 
 log = logging.getLogger(__name__)
@@ -331,22 +330,3 @@ class ControlLoop:
             d.metrics.warmups.labels(result="ok" if ok else "failed").inc()
             out.append((w.key, ok))
         return tuple(out)
-
-
-def register(subparsers: Any) -> None:
-    """The ``run`` subcommand; its wiring lives in :mod:`controller.cli.run`."""
-    from controller.cli.run import add_arguments
-
-    parser = subparsers.add_parser(
-        "run",
-        help="run the live controller: scale the target ahead of forecast load (or one tick with --once)",
-        description="Run the predictive autoscaling controller against the configured Kubernetes target.",
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=_run)
-
-
-def _run(args: Any) -> int:
-    from controller.cli.run import main
-
-    return main(args)

@@ -1,6 +1,6 @@
 """The ``recharge-autoscaler`` command: the one place that wires subcommands, logging and error reporting.
 
-Each subcommand lives in the module that owns it and exposes ``register(subparsers)``; the registered
+Each subcommand has its module in this package, exposing ``register(subparsers)``; the registered
 handler takes the parsed arguments and returns an exit code. Errors the product anticipates
 (:class:`forecaster.errors.AutoscalerError`) become one line on stderr and a non-zero exit code, never a
 traceback.
@@ -24,11 +24,11 @@ PROG = "recharge-autoscaler"
 SUBCOMMAND_MODULES = (
     "controller.cli.forecast",
     "controller.cli.job",
-    "controller.planning.plan",
+    "controller.cli.plan",
     "controller.cli.simulate",
-    "controller.planning.whatif",
-    "controller.planning.report",
-    "controller.loop",
+    "controller.cli.whatif",
+    "controller.cli.report",
+    "controller.cli.run",
 )
 
 

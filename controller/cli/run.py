@@ -46,6 +46,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def register(subparsers: Any) -> None:
+    """The ``run`` subcommand."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run the live controller: scale the target ahead of forecast load (or one tick with --once)",
+        description="Run the predictive autoscaling controller against the configured Kubernetes target.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=main)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",

@@ -15,9 +15,14 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from controller.cli.args import (
+    add_controller_arguments,
+    add_history_arguments,
+    controller_config,
+    history_spec,
+)
 from controller.planning.policies import (
     POLICY_NAMES,
     CronPolicy,
@@ -26,105 +31,18 @@ from controller.planning.policies import (
     ReactivePolicy,
     cron_from_history,
 )
-from controller.planning.simulate import Policy, SimParams, SimResult, compare, make_trace, simulate
+from controller.planning.simulate import (
+    Policy,
+    SimParams,
+    SimResult,
+    compare,
+    make_trace,
+    sim_params,
+    simulate,
+)
 from forecaster.durations import parse_duration
 from forecaster.errors import UserError
-
-
-def add_cluster_arguments(parser: argparse.ArgumentParser, *, capacity_required: bool = False) -> None:
-    """Flags that describe the replicas: capacity, start-up, warm-up, limits and price."""
-    parser.add_argument(
-        "--capacity-per-replica",
-        type=float,
-        required=capacity_required,
-        metavar="RPS",
-        help="requests per second one warm replica serves (overrides the config file)",
-    )
-    parser.add_argument(
-        "--startup",
-        default=None,
-        metavar="DURATION",
-        help="pod start-up delay until ready, e.g. 90s (default: config or 90s)",
-    )
-    parser.add_argument(
-        "--warmup-time",
-        default=None,
-        metavar="DURATION",
-        help="cache warm-up after readiness, e.g. 30s (default: config or 30s)",
-    )
-    parser.add_argument(
-        "--min-replicas", type=int, default=None, help="fewest replicas (default: config or 1)"
-    )
-    parser.add_argument(
-        "--max-replicas", type=int, default=None, help="most replicas (default: config or 100)"
-    )
-    parser.add_argument(
-        "--price-per-replica-hour",
-        type=float,
-        default=0.0,
-        metavar="PRICE",
-        help="cost of one replica for one hour, in your currency (default: 0)",
-    )
-    parser.add_argument(
-        "--config",
-        default=None,
-        metavar="FILE",
-        help="YAML config whose controller section supplies capacity, limits and behaviour",
-    )
-
-
-def controller_config_from_args(args: argparse.Namespace) -> Any:
-    """The ControllerConfig from --config and the cluster flags (flags win)."""
-    import dataclasses
-
-    from controller.config import ControllerConfig, Duration, load_controller_config
-
-    if args.capacity_per_replica is not None and not args.capacity_per_replica > 0:
-        raise UserError(
-            f"--capacity-per-replica must be > 0 requests per second, got {args.capacity_per_replica:g}"
-        )
-    if args.config:
-        cfg = load_controller_config(args.config)
-    elif args.capacity_per_replica is None:
-        raise UserError("--capacity-per-replica is required (or --config with controller.capacityPerReplica)")
-    else:
-        cfg = ControllerConfig(
-            capacity_per_replica=args.capacity_per_replica,
-            min_replicas=1,
-            max_replicas=100,
-            startup=Duration(90),
-            warmup_time=Duration(30),
-        )
-    changes: dict[str, Any] = {}
-    if args.capacity_per_replica is not None:
-        changes["capacity_per_replica"] = float(args.capacity_per_replica)
-    if args.startup is not None:
-        changes["startup"] = Duration(
-            parse_duration(args.startup, what="--startup", allow_zero=True).total_seconds()
-        )
-    if args.warmup_time is not None:
-        changes["warmup_time"] = Duration(
-            parse_duration(args.warmup_time, what="--warmup-time", allow_zero=True).total_seconds()
-        )
-    if args.min_replicas is not None:
-        changes["min_replicas"] = args.min_replicas
-    if args.max_replicas is not None:
-        changes["max_replicas"] = args.max_replicas
-    try:
-        return dataclasses.replace(cfg, **changes)
-    except UserError as exc:
-        raise UserError(f"{exc} (from the command-line flags)") from None
-
-
-def params_from_config(cfg: Any, price: float) -> SimParams:
-    return SimParams(
-        capacity_per_replica=float(cfg.capacity_per_replica),
-        startup=pd.Timedelta(seconds=float(cfg.startup)),
-        warmup_time=pd.Timedelta(seconds=float(cfg.warmup_time)),
-        min_replicas=int(cfg.min_replicas),
-        max_replicas=int(cfg.ceiling),
-        price_per_replica_hour=price,
-    )
+from forecaster.series.load import load_rate
 
 
 def register(subparsers: Any) -> None:
@@ -133,21 +51,9 @@ def register(subparsers: Any) -> None:
         help="replay a traffic trace through predictive, reactive (HPA), cron and oracle scaling",
         description="Replay a request-rate trace through scaling policies and compare shortfalls and cost.",
     )
-    p.add_argument("--trace", required=True, metavar="FILE", help="CSV/Parquet of request rate per second")
-    p.add_argument(
-        "--time-column", default=None, help="timestamp column (auto: ds, timestamp, time, date_time)"
-    )
-    p.add_argument("--value-column", default=None, help="value column (auto: y, value)")
-    p.add_argument(
-        "--timezone", default="UTC", help="IANA zone of zone-less timestamps and of the cron hours"
-    )
-    p.add_argument(
-        "--counts",
-        action="store_true",
-        help="values are request counts per interval, not per-second rates (divided by interval seconds)",
-    )
+    add_history_arguments(p, flag="--trace", help="CSV/Parquet of request rate per second (or --counts)")
     p.add_argument("--policy", default="all", help=f"one of {', '.join(POLICY_NAMES)} or all (default: all)")
-    add_cluster_arguments(p)
+    add_controller_arguments(p, price=True)
     p.add_argument(
         "--start",
         default=None,
@@ -207,23 +113,6 @@ def parse_cron(text: str) -> CronPolicy:
     return CronPolicy(hourly=values)
 
 
-def load_rate(path: str, args: argparse.Namespace) -> pd.Series:
-    """The trace as a per-second rate series (counts divided by the interval when --counts)."""
-    from forecaster.series.io import load_history
-
-    raw = load_history(
-        path, time_column=args.time_column, value_column=args.value_column, timezone=args.timezone
-    )
-    raw = raw.sort_index()
-    raw = raw[~raw.index.duplicated(keep="last")]
-    if len(raw) < 2:
-        raise UserError(f"{path}: needs at least two rows to know the interval")
-    if getattr(args, "counts", False):
-        interval = pd.Timedelta(int(np.min(np.diff(raw.index.as_unit("ns").asi8))), unit="ns")
-        raw = raw / interval.total_seconds()
-    return raw.astype(float)
-
-
 def split_start(rate: pd.Series, start: str | None) -> pd.Timestamp:
     span = rate.index[-1] - rate.index[0]
     if start is None:
@@ -272,12 +161,12 @@ def build_policies(
 
 def run(args: argparse.Namespace) -> int:
     names = parse_policies(args.policy)
-    cfg = controller_config_from_args(args)
-    params = params_from_config(cfg, args.price_per_replica_hour)
-    rate = load_rate(args.trace, args)
+    cfg = controller_config(args)
+    params = sim_params(cfg, args.price_per_replica_hour)
+    rate = load_rate(history_spec(args))
     start = split_start(rate, args.start)
     history, window = rate[rate.index < start], rate[rate.index >= start]
-    trace = make_trace(window, where=args.trace)
+    trace = make_trace(window, where=args.history)
     results: list[SimResult] = []
     timings: dict[str, float] = {}
     for policy in build_policies(names, args, cfg, params, history, rate):
@@ -287,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     table = compare(results)
     if args.json:
         doc = {
-            "trace": args.trace,
+            "trace": args.history,
             "start": trace.start.isoformat(),
             "end": trace.end.isoformat(),
             "step_seconds": trace.step_s,
@@ -314,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(
-            f"Trace {args.trace}: {trace.start} .. {trace.end} "
+            f"Trace {args.history}: {trace.start} .. {trace.end} "
             f"({len(trace.rate)} steps of {trace.step_s:g}s)\n"
         )
         sys.stdout.write(format_table(table) + "\n")

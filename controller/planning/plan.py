@@ -1,4 +1,4 @@
-"""``recharge-autoscaler plan``: the offline replica and warm-up plan for the next horizon, from a history.
+"""The offline replica and warm-up plan for the next horizon (``recharge-autoscaler plan``).
 
 Capacity planners and reviewers ask "how many replicas will the controller run tomorrow, and when will it
 warm the caches?". This command forecasts the horizon with :func:`forecaster.pipeline.run_forecast` and
@@ -18,43 +18,27 @@ readied the row), and
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import dataclasses
 import math
-import sys
-import time
 from typing import Any
 
 import pandas as pd
 
-from controller.config import ControllerConfig, WarmupConfig, load_controller_config
+from controller.config import ControllerConfig
 from controller.core.behavior import forecast_need
 from controller.core.decision import Decision, decide
 from controller.core.state import ControllerState
 from controller.ports import ObservedLoad
 from forecaster.artifact import ForecastArtifact
 from forecaster.configbase import Duration
-from forecaster.durations import format_duration, parse_duration
+from forecaster.durations import format_duration
 from forecaster.errors import UserError
 
 PLAN_COLUMNS = [
     "ds", "replicas", "yhat", "yhat_lower", "yhat_upper", "peak_upper", "need", "requested", "reason",
     "warmup_at", "warmup_key", "warmup_reason",
 ]
-
-
-def parse_fraction(text: str, *, what: str) -> float:
-    """``'10%'`` or ``'0.1'`` -> 0.1; UserError naming ``what`` otherwise (negative values too)."""
-    s = str(text).strip()
-    try:
-        value = float(s[:-1]) / 100.0 if s.endswith("%") else float(s)
-    except ValueError:
-        raise UserError(f"{what}: expected a fraction like 0.1 or a percentage like 10%, got {text!r}") \
-            from None
-    if not math.isfinite(value) or value < 0:
-        raise UserError(f"{what}: must be zero or positive, got {text!r}")
-    return value
 
 
 def tick_for(config: ControllerConfig, resolution: pd.Timedelta) -> pd.Timedelta:
@@ -139,78 +123,6 @@ def w_at(decisions: list[Decision], lo: int, hi: int, key: str) -> str:
     return ""
 
 
-def register(subparsers: Any) -> None:
-    from controller.cli.args import add_calendar_arguments, add_history_arguments
-
-    p = subparsers.add_parser(
-        "plan",
-        help="offline replica and warm-up plan for the next horizon from a history file",
-        description="Forecast the horizon after a history of request rates (req/s) and write the replicas "
-        "the controller would have ready in each interval, with the warm-ups it would issue.",
-    )
-    add_history_arguments(p)
-    add_calendar_arguments(p)
-    p.add_argument("--horizon", default="24h", metavar="DURATION", help="how far ahead to plan (default 24h)")
-    p.add_argument("--capacity-per-replica", type=float, default=None, metavar="REQ_PER_S",
-                   help="request rate one replica serves within its SLO, req/s (required unless --config)")
-    p.add_argument("--config", default=None, metavar="FILE",
-                   help="YAML config whose controller section supplies defaults for the flags below")
-    p.add_argument("--startup", default=None, metavar="DURATION", help="pod start-up to ready (default 60s)")
-    p.add_argument("--warmup-time", default=None, metavar="DURATION",
-                   help="cache warm-up of a ready pod (default 30s)")
-    p.add_argument("--min-replicas", type=int, default=None, metavar="N", help="fewest replicas (default 2)")
-    p.add_argument("--max-replicas", type=int, default=None, metavar="N", help="most replicas (default 50)")
-    p.add_argument("--headroom", default=None, metavar="FRACTION",
-                   help="margin over the forecast mean, e.g. 10%% or 0.1 (default 10%%); "
-                   "the need is the larger of the peak upper band and mean x (1 + headroom)")
-    p.add_argument("--initial-replicas", type=int, default=None, metavar="N",
-                   help="replicas running when the horizon starts (default: what the first decision needs)")
-    p.add_argument("--model", default="auto", help="forecasting model alias, or auto (default: auto)")
-    p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups")
-    p.add_argument("--output", "-o", default="-", metavar="FILE", help="CSV to write; - for stdout (default)")
-    p.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
-    p.set_defaults(func=run_plan)
-
-
-def config_from_args(args: argparse.Namespace) -> ControllerConfig:
-    """A ControllerConfig from --config (optional) overridden by flags; flag errors name the flag."""
-    base = load_controller_config(args.config) if args.config else None
-    cap = args.capacity_per_replica
-    if cap is None and base is None:
-        raise UserError("--capacity-per-replica is required (requests per second one replica serves), "
-                        "or give --config with controller.capacityPerReplica")
-    if cap is not None and not (math.isfinite(cap) and cap > 0):
-        raise UserError(f"--capacity-per-replica: must be a positive rate in req/s, got {cap:g}")
-    changes: dict[str, Any] = {}
-    if cap is not None:
-        changes["capacity_per_replica"] = float(cap)
-    for flag, name in (("startup", "startup"), ("warmup_time", "warmup_time")):
-        value = getattr(args, flag)
-        if value is not None:
-            td = parse_duration(value, what=f"--{flag.replace('_', '-')}", allow_zero=True)
-            changes[name] = Duration(td.total_seconds())
-    if args.headroom is not None:
-        changes["headroom"] = parse_fraction(args.headroom, what="--headroom")
-    for flag in ("min_replicas", "max_replicas"):
-        value = getattr(args, flag)
-        if value is not None:
-            least = 1 if flag == "max_replicas" else 0
-            if value < least:
-                raise UserError(f"--{flag.replace('_', '-')}: must be >= {least}, got {value}")
-            changes[flag] = value
-    lo = changes.get("min_replicas", base.min_replicas if base else 2)
-    hi = changes.get("max_replicas", base.max_replicas if base else 50)
-    if hi < lo:
-        raise UserError(f"--max-replicas ({hi}) must be >= --min-replicas ({lo})")
-    if args.initial_replicas is not None and args.initial_replicas < 0:
-        raise UserError(f"--initial-replicas: must be >= 0, got {args.initial_replicas}")
-    warm = base.warmup if base else WarmupConfig()
-    changes["warmup"] = dataclasses.replace(warm, enabled=not args.no_warmup)
-    if base is None:
-        return ControllerConfig(**changes)
-    return dataclasses.replace(base, **changes)
-
-
 def forecast_after(
     series: Any, horizon: pd.Timedelta, *, model: str, calendar: Any, source: str
 ) -> tuple[Any, ForecastArtifact]:
@@ -228,31 +140,3 @@ def forecast_after(
     result = run_forecast(series, horizon, model=model, calendar=calendar)
     created = pd.Timestamp(series.y.index[-1])
     return result, to_artifact(result, created_at=created, source=source, series=series)
-
-
-def run_plan(args: argparse.Namespace) -> int:
-    config = config_from_args(args)  # flag mistakes first: cheap and before any file is read
-    horizon = parse_duration(args.horizon, what="--horizon")
-
-    from controller.cli.args import calendar_from_args, load_clean_history
-    from forecaster.series.io import write_frame
-
-    t0 = time.perf_counter()
-    series = load_clean_history(args)
-    result, artifact = forecast_after(
-        series, horizon, model=args.model, calendar=calendar_from_args(args), source=f"file:{args.history}"
-    )
-    frame, _ = build_plan(artifact, config, initial_replicas=args.initial_replicas)
-    write_frame(frame, args.output)
-    if not args.quiet:
-        from controller.cli.forecast import print_summary
-
-        print_summary(result, time.perf_counter() - t0, sys.stderr)
-        hours = frame["replicas"].sum() * artifact.interval_seconds / 3600
-        warmups = int((frame["warmup_key"].fillna("").astype(str) != "").sum())
-        print(
-            f"plan: {len(frame)} rows, replicas {frame['replicas'].min()}..{frame['replicas'].max()}, "
-            f"{hours:,.1f} replica-hours, {warmups} warm-up(s)",
-            file=sys.stderr,
-        )
-    return 0

@@ -1,4 +1,4 @@
-"""The ``report`` subcommand: a self-contained HTML capacity report plus the CSVs behind every number.
+"""The capacity report (``report``): a self-contained HTML page plus the CSVs behind every number.
 
 An SRE opening ``index.html`` should see the next week's capacity at a glance: the peak, the replicas it
 needs, whether max replicas or a quota is hit, when scale-ups must be requested, what it costs, how good
@@ -14,7 +14,6 @@ of it.
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 from typing import Any
@@ -31,93 +30,27 @@ from controller.planning.whatif import (
     Plan,
     artifact_from_frame,
     capacity_plan,
-    with_warmups,
 )
 from forecaster.artifact import ForecastArtifact
-from forecaster.durations import format_duration, parse_duration
-from forecaster.errors import UserError
+from forecaster.durations import format_duration
 
 
-def register(subparsers: Any) -> None:
-    from controller.cli.args import add_calendar_arguments, add_history_arguments
-    from controller.cli.simulate import add_cluster_arguments
-
-    p = subparsers.add_parser(
-        "report",
-        help="write a self-contained HTML capacity report (forecast, plan, cost, simulation)",
-        description="Forecast the history and write index.html plus CSVs to --output: forecast with band and "
-        "events, replica plan with scale-up times, peak days, cost, forecast quality and a "
-        "simulated comparison of predictive vs reactive (HPA) vs oracle scaling.",
-    )
-    add_history_arguments(p)
-    add_calendar_arguments(p)
-    add_cluster_arguments(p)
-    p.add_argument("--counts", action="store_true", help="history values are counts per interval, not req/s")
-    p.add_argument("--output", required=True, metavar="DIR", help="directory for index.html and the CSVs")
-    p.add_argument("--horizon", default="7d", help="forecast horizon (default 7d)")
-    p.add_argument("--model", default="auto", help="forecasting model alias for the outlook (default: auto)")
-    p.add_argument(
-        "--simulate-days",
-        default="7d",
-        metavar="DURATION",
-        help="replay this much recent history through the policies (0 to skip; default 7d)",
-    )
-    p.add_argument(
-        "--sim-model",
-        default="seasonal_median",
-        help="fast model used by the simulated predictive policy (refitted daily)",
-    )
-    p.add_argument("--quota-tps", type=float, default=None, help="downstream quota in req/s to flag")
-    p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups (as `plan`)")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from controller.cli.args import calendar_from_args
-    from controller.cli.simulate import controller_config_from_args, load_rate
-    from forecaster.series.cleaning import clean
-
-    cfg = with_warmups(controller_config_from_args(args), args)
-    horizon = parse_duration(args.horizon, what="--horizon")
-    sim_span = parse_duration(args.simulate_days, what="--simulate-days", allow_zero=True)
-    if args.quota_tps is not None and not args.quota_tps > 0:
-        raise UserError(f"--quota-tps must be > 0 requests per second, got {args.quota_tps:g}")
-    out = Path(args.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--output {out}: cannot create the directory ({exc.strerror})") from None
-    rate = load_rate(args.history, args)
-    series = clean(rate.rename("y").rename_axis("ds"), where=args.history)
-    calendar = calendar_from_args(args)
-    from controller.planning.plan import forecast_after
-
-    # Created at the history's end, as `plan` and `whatif` do: the same forecast gives the same plan.
-    result, artifact = forecast_after(
-        series, horizon, model=args.model, calendar=calendar, source=f"file:{args.history}"
-    )
-    sim = _simulate_recent(rate, cfg, args, sim_span, calendar) if sim_span > pd.Timedelta(0) else None
-    build_report(
-        out,
-        rate=rate,
-        result=result,
-        cfg=cfg,
-        price=args.price_per_replica_hour,
-        quota=args.quota_tps,
-        timezone=args.timezone,
-        source=args.history,
-        sim=sim,
-        artifact=artifact,
-    )
-    print(f"report written to {out / 'index.html'}")
-    return 0
-
-
-def _simulate_recent(
-    rate: pd.Series, cfg: Any, args: argparse.Namespace, span: pd.Timedelta, calendar: Any
+def simulate_recent(
+    rate: pd.Series,
+    cfg: ControllerConfig,
+    params: Any,
+    span: pd.Timedelta,
+    *,
+    calendar: Any,
+    model: str,
+    timezone: str,
+    where: str,
 ) -> pd.DataFrame | None:
-    """Replay the last ``span`` of history through predictive, reactive and oracle: metrics + timelines."""
-    from controller.cli.simulate import params_from_config
+    """Replay the last ``span`` of history through predictive, reactive and oracle: metrics + timelines.
+
+    ``params`` are the :class:`~controller.planning.simulate.SimParams` of the cluster; the predictive
+    policy refits ``model`` daily. None when the history is too short to leave a day before the window.
+    """
     from controller.planning.policies import OraclePolicy, ReactivePolicy
     from controller.planning.predictive import PredictivePolicy, pipeline_forecaster
     from controller.planning.simulate import Policy, compare, make_trace, simulate
@@ -126,9 +59,8 @@ def _simulate_recent(
     if start <= rate.index[0] + pd.Timedelta(days=1):
         return None
     window = rate[rate.index > start]
-    params = params_from_config(cfg, args.price_per_replica_hour)
-    trace = make_trace(window, where=args.history)
-    fc = pipeline_forecaster(args.sim_model, args.timezone, calendar=calendar)
+    trace = make_trace(window, where=where)
+    fc = pipeline_forecaster(model, timezone, calendar=calendar)
     policies: list[Policy] = [
         PredictivePolicy(config=cfg, history=rate, forecaster=fc),
         ReactivePolicy(),

@@ -329,3 +329,15 @@ def compare(results: list[SimResult], baseline: str = "oracle") -> pd.DataFrame:
     if baseline in table.index and table.loc[baseline, "replica_hours"] > 0:
         table["vs_oracle_replica_hours"] = table["replica_hours"] / table.loc[baseline, "replica_hours"]
     return table
+
+
+def sim_params(cfg: Any, price: float = 0.0) -> SimParams:
+    """The cluster of a controller config (capacity, start-up, warm-up, min, effective max) and a price."""
+    return SimParams(
+        capacity_per_replica=float(cfg.capacity_per_replica),
+        startup=pd.Timedelta(seconds=float(cfg.startup)),
+        warmup_time=pd.Timedelta(seconds=float(cfg.warmup_time)),
+        min_replicas=int(cfg.min_replicas),
+        max_replicas=int(cfg.ceiling),
+        price_per_replica_hour=price,
+    )

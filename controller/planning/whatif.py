@@ -14,8 +14,8 @@ same history and config. A row is *at max replicas* when the replicas ready for 
 than it needs (decide's ``MaxCapacityExceeded``), *short* when fewer than it needs below the cap (a rate limit
 or stabilisation held the scale-up back).
 
-:func:`apply_scenario`, :func:`scenario_artifact` and :func:`capacity_plan` are pure; :func:`run` wires
-the CLI.
+:func:`apply_scenario`, :func:`scenario_artifact` and :func:`capacity_plan` are pure; the ``whatif``
+subcommand (:mod:`controller.cli.whatif`) wires them to flags.
 Zone rule for ``--event``: times must carry a UTC offset (``2026-12-01T00:00+07:00`` or ``...Z``) unless
 ``--timezone`` is given, in which case zone-less times are wall-clock times in that zone. A zone-less time
 without ``--timezone`` is an error, because it would silently shift the window by the zone offset.
@@ -23,12 +23,9 @@ without ``--timezone`` is an error, because it would silently shift the window b
 
 from __future__ import annotations
 
-import argparse
 import bisect
 import dataclasses
-import json
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -309,115 +306,6 @@ def _scale_ups(
             "to": int(ready[i]),
         })
     return out
-
-
-def register(subparsers: Any) -> None:
-    from controller.cli.args import add_calendar_arguments
-    from controller.cli.simulate import add_cluster_arguments
-
-    p = subparsers.add_parser(
-        "whatif",
-        help="capacity plan under growth, event and cluster scenarios, against the baseline",
-        description="Forecast the history, apply scenarios and compare the controller's plan (the decide() "
-        "replay of `plan`) with the baseline. With --config, --capacity-per-replica/--startup/--warmup-time/"
-        "--min-replicas/--max-replicas change the scenario only (the baseline keeps the config's values).",
-    )
-    p.add_argument("--history", required=True, metavar="FILE", help="CSV/Parquet of request rate per second")
-    p.add_argument(
-        "--time-column", default=None, help="timestamp column (auto: ds, timestamp, time, date_time)"
-    )
-    p.add_argument("--value-column", default=None, help="value column (auto: y, value)")
-    p.add_argument(
-        "--timezone",
-        default=None,
-        help="IANA zone for zone-less timestamps in the history and in --event, and of the calendar "
-        "(default: UTC for the history; zone-less --event times are then an error)",
-    )
-    p.add_argument("--counts", action="store_true", help="history values are counts per interval, not req/s")
-    add_cluster_arguments(p)
-    add_calendar_arguments(p)
-    p.add_argument("--growth", default="0%", help="traffic growth applied to the whole forecast, e.g. 20%%")
-    p.add_argument(
-        "--event",
-        action="append",
-        default=[],
-        metavar="'START/DURATION xFACTOR'",
-        help="multiplicative event window, e.g. '2026-12-01T00:00+07:00/6h x3' (repeatable)",
-    )
-    p.add_argument(
-        "--quota-tps",
-        type=float,
-        default=None,
-        help="downstream quota in requests per second; windows above it are reported as risks",
-    )
-    p.add_argument("--horizon", default="7d", help="forecast horizon (default 7d)")
-    p.add_argument("--model", default="auto", help="forecasting model alias (default: auto)")
-    p.add_argument("--initial-replicas", type=int, default=None, metavar="N",
-                   help="replicas running when the horizon starts (default: what the first decision needs)")
-    p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups (as `plan`)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from controller.cli.simulate import controller_config_from_args
-
-    growth = parse_growth(args.growth)
-    events = tuple(parse_event(e, timezone=args.timezone) for e in args.event)
-    if args.quota_tps is not None and not args.quota_tps > 0:
-        raise UserError(f"--quota-tps must be > 0 requests per second, got {args.quota_tps:g}")
-    if args.initial_replicas is not None and args.initial_replicas < 0:
-        raise UserError(f"--initial-replicas: must be >= 0, got {args.initial_replicas}")
-    base_cfg, scen_cfg = _configs(args, controller_config_from_args)
-    horizon = parse_duration(args.horizon, what="--horizon")
-    ns = argparse.Namespace(**{**vars(args), "timezone": args.timezone or "UTC"})
-    artifact = forecast_artifact(ns, horizon)
-    opts: dict[str, Any] = {
-        "quota_tps": args.quota_tps,
-        "price_per_replica_hour": args.price_per_replica_hour,
-        "initial_replicas": args.initial_replicas,
-    }
-    base = capacity_plan(artifact, base_cfg, **opts)
-    scen_art = scenario_artifact(artifact, Scenario("scenario", growth, events))
-    scen = capacity_plan(scen_art, scen_cfg, scenario="scenario", **opts)
-    if args.json:
-        doc = {"baseline": plan_doc(base), "scenario": plan_doc(scen), "growth": growth,
-               "events": [e.text for e in events]}
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write("\n")
-    else:
-        sys.stdout.write(format_comparison(base, scen))
-    return 0
-
-
-def forecast_artifact(args: argparse.Namespace, horizon: pd.Timedelta) -> ForecastArtifact:
-    """The forecast after ``--history``, made as ``plan`` makes it (same cleaning, calendar and creation)."""
-    from controller.cli.args import calendar_from_args
-    from controller.cli.simulate import load_rate
-    from controller.planning.plan import forecast_after
-    from forecaster.series.cleaning import clean
-
-    rate = load_rate(args.history, args)
-    series = clean(rate.rename("y").rename_axis("ds"), where=args.history)
-    calendar = calendar_from_args(args)
-    source = f"file:{args.history}"
-    return forecast_after(series, horizon, model=args.model, calendar=calendar, source=source)[1]
-
-
-def with_warmups(config: ControllerConfig, args: argparse.Namespace) -> ControllerConfig:
-    """Warm-ups planned unless ``--no-warmup``, as ``plan`` does (the config's ``enabled`` is for ``run``)."""
-    enabled = not getattr(args, "no_warmup", False)
-    return dataclasses.replace(config, warmup=dataclasses.replace(config.warmup, enabled=enabled))
-
-
-def _configs(args: argparse.Namespace, build: Any) -> tuple[ControllerConfig, ControllerConfig]:
-    """(baseline, scenario) controller configs: with --config, cluster flags change only the scenario."""
-    scen = with_warmups(build(args), args)
-    if not args.config:
-        return scen, scen
-    flags = ("capacity_per_replica", "startup", "warmup_time", "min_replicas", "max_replicas")
-    cleared = dict.fromkeys(flags)
-    return with_warmups(build(argparse.Namespace(**{**vars(args), **cleared})), args), scen
 
 
 def plan_doc(plan: Plan) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import requests
 
-from controller.loop import register
+from controller.cli.run import register
 from forecaster.adapters.store import FileStore
 from forecaster.artifact import ForecastArtifact, Interval
 from tests.support.kubeapi.fixtures import NAMESPACE, TARGET
@@ -172,7 +172,7 @@ def test_long_running_serves_probes_and_releases_lease_on_sigterm(
         )
     )
     code = (
-        "import argparse, sys\nfrom controller.loop import register\np = argparse.ArgumentParser()\n"
+        "import argparse, sys\nfrom controller.cli.run import register\np = argparse.ArgumentParser()\n"
         "register(p.add_subparsers())\na = p.parse_args(sys.argv[1:])\nsys.exit(a.func(a))\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -13,10 +13,12 @@ import pytest
 import yaml
 
 from controller.cli import main
+from controller.cli.args import controller_config as config_from_args
+from controller.cli.args import parse_fraction
 from controller.config import WarmupConfig
 from controller.core.behavior import forecast_need
 from controller.core.decision import replicas_for
-from controller.planning.plan import PLAN_COLUMNS, build_plan, config_from_args, parse_fraction, tick_for
+from controller.planning.plan import PLAN_COLUMNS, build_plan, tick_for
 from forecaster.configbase import Duration
 from forecaster.errors import UserError
 from tests.support.builders import T0, artifact, config

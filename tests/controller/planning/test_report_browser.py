@@ -55,7 +55,7 @@ def report_html(tmp_path_factory: pytest.TempPathFactory) -> Path:
     history = tmp / "history.csv"
     pd.DataFrame({"timestamp": [t.isoformat() for t in idx], "value": y}).to_csv(history, index=False)
     mp = pytest.MonkeyPatch()
-    mp.setattr(cli, "SUBCOMMAND_MODULES", ("controller.planning.report",))
+    mp.setattr(cli, "SUBCOMMAND_MODULES", ("controller.cli.report",))
     try:
         rc = cli.main(
             [

@@ -35,7 +35,7 @@ def rate_series(values: list[float], minutes: int = 1, start: pd.Timestamp = T0)
 def run_cli(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(
         cli, "SUBCOMMAND_MODULES",
-        ("controller.cli.simulate", "controller.planning.whatif", "controller.planning.report"),
+        ("controller.cli.simulate", "controller.cli.whatif", "controller.cli.report"),
     )
     return cli.main
 
@@ -236,7 +236,7 @@ def test_cli_json_table(tmp_path, run_cli, capsys) -> None:
     ("argv", "message"),
     [
         (["--policy", "magic"], "unknown policy magic"),
-        (["--capacity-per-replica", "0"], "--capacity-per-replica must be > 0"),
+        (["--capacity-per-replica", "0"], "--capacity-per-replica: must be a positive rate"),
         (["--startup", "2d"], "start-up delay"),
         (["--cron", "1,2,3"], "24 hourly"),
         (["--start", "90d"], "leaves nothing"),

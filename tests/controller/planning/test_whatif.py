@@ -199,7 +199,7 @@ def test_rate_limited_scale_up_is_a_short_window() -> None:
 def run_cli(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(
         cli, "SUBCOMMAND_MODULES",
-        ("controller.cli.simulate", "controller.planning.whatif", "controller.planning.report"),
+        ("controller.cli.simulate", "controller.cli.whatif", "controller.cli.report"),
     )
     return cli.main
 
@@ -255,8 +255,8 @@ def test_whatif_cli_compares_with_baseline(run_cli, history_file, capsys) -> Non
     ("extra", "message"),
     [
         (["--growth", "-120%"], "below -100%"),
-        (["--capacity-per-replica", "0"], "--capacity-per-replica must be > 0"),
-        (["--capacity-per-replica", "-5"], "--capacity-per-replica must be > 0"),
+        (["--capacity-per-replica", "0"], "--capacity-per-replica: must be a positive rate"),
+        (["--capacity-per-replica", "-5"], "--capacity-per-replica: must be a positive rate"),
         (["--event", "2026-11-30T09:00/3h x3"], "has no UTC offset"),
         (["--event", "2026-11-30T09:00Z/3h triple"], "factor 'triple'"),
         (["--quota-tps", "0"], "--quota-tps"),
@@ -336,7 +336,7 @@ def test_whatif_baseline_is_the_plan_command(run_cli, history_file, tmp_path, ca
              "30s", "--min-replicas", "1", "--max-replicas", "25", "--horizon", "1d", "--model",
              "seasonal_median"]
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(cli, "SUBCOMMAND_MODULES", ("controller.planning.whatif", "controller.planning.plan"))
+    monkey.setattr(cli, "SUBCOMMAND_MODULES", ("controller.cli.whatif", "controller.cli.plan"))
     try:
         out = tmp_path / "plan.csv"
         assert cli.main(["plan", *flags, "--output", str(out)]) == 0

@@ -1,0 +1,72 @@
+"""``recharge-autoscaler plan``: flags in, :func:`controller.planning.plan.build_plan` out as CSV.
+
+The planning itself (forecast after the history, the ``decide()`` replay) lives in
+:mod:`controller.planning.plan`; this module only reads the flags and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from controller.cli.args import (
+    add_calendar_arguments,
+    add_controller_arguments,
+    add_history_arguments,
+    calendar_from_args,
+    check_initial_replicas,
+    controller_config,
+    load_clean_history,
+)
+from controller.planning.plan import build_plan, forecast_after
+from forecaster.durations import parse_duration
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "plan",
+        help="offline replica and warm-up plan for the next horizon from a history file",
+        description="Forecast the horizon after a history of request rates (req/s) and write the replicas "
+        "the controller would have ready in each interval, with the warm-ups it would issue.",
+    )
+    add_history_arguments(p)
+    add_calendar_arguments(p)
+    add_controller_arguments(p)
+    p.add_argument("--horizon", default="24h", metavar="DURATION", help="how far ahead to plan (default 24h)")
+    p.add_argument("--initial-replicas", type=int, default=None, metavar="N",
+                   help="replicas running when the horizon starts (default: what the first decision needs)")
+    p.add_argument("--model", default="auto", help="forecasting model alias, or auto (default: auto)")
+    p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups")
+    p.add_argument("--output", "-o", default="-", metavar="FILE", help="CSV to write; - for stdout (default)")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
+    p.set_defaults(func=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    config = controller_config(args)  # flag mistakes first: cheap and before any file is read
+    check_initial_replicas(args)
+    horizon = parse_duration(args.horizon, what="--horizon")
+
+    from forecaster.series.io import write_frame
+
+    t0 = time.perf_counter()
+    series = load_clean_history(args)
+    result, artifact = forecast_after(
+        series, horizon, model=args.model, calendar=calendar_from_args(args), source=f"file:{args.history}"
+    )
+    frame, _ = build_plan(artifact, config, initial_replicas=args.initial_replicas)
+    write_frame(frame, args.output)
+    if not args.quiet:
+        from controller.cli.forecast import print_summary
+
+        print_summary(result, time.perf_counter() - t0, sys.stderr)
+        hours = frame["replicas"].sum() * artifact.interval_seconds / 3600
+        warmups = int((frame["warmup_key"].fillna("").astype(str) != "").sum())
+        print(
+            f"plan: {len(frame)} rows, replicas {frame['replicas'].min()}..{frame['replicas'].max()}, "
+            f"{hours:,.1f} replica-hours, {warmups} warm-up(s)",
+            file=sys.stderr,
+        )
+    return 0
