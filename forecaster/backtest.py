@@ -209,11 +209,3 @@ def cross_coverage(folds: pd.DataFrame, level: float, *, widen: float = 1.0) -> 
         test = r[labels == lab]
         hits += int(((test >= widen * cal.q_lower) & (test <= widen * cal.q_upper)).sum())
     return hits / len(r)
-
-
-def apply_calibration(folds: pd.DataFrame, cal: Calibration) -> pd.DataFrame:
-    """Fold frame with the calibrated band, each fold scaled by its own mean forecast (as in production)."""
-    out = []
-    for _, f in folds.groupby("cutoff", sort=False):
-        out.append(cal.apply(f))
-    return pd.concat(out) if out else folds

@@ -26,29 +26,12 @@ from typing import Any, TypeVar
 from controller.ports import TargetStatus
 from forecaster.adapters.kube import (
     KubeConflict,
-    KubeError,
-    KubeForbidden,
-    KubeNotFound,
-    KubeUnavailable,
     call_api,
-    load_api_client,
     read_json,
 )
 from forecaster.errors import ConfigError
 
-__all__ = [
-    "KubeConflict",
-    "KubeError",
-    "KubeEventSink",
-    "KubeForbidden",
-    "KubeNotFound",
-    "KubeScaleTarget",
-    "KubeUnavailable",
-    "LogEventSink",
-    "call_api",
-    "load_api_client",
-    "read_json",
-]
+__all__ = ["KubeEventSink", "KubeScaleTarget", "LogEventSink"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -47,42 +47,26 @@ class MemoryStateStore:
 
 
 class ConfigMapStateStore:
-    """State as JSON under key ``state.json`` of a small ConfigMap (compare-and-swap on resourceVersion)."""
+    """State as JSON under key ``state.json`` of a small ConfigMap (the shared compare-and-swap document)."""
 
     KEY = "state.json"
 
     def __init__(self, api_client: Any, *, namespace: str, name: str, timeout: float = 5.0) -> None:
         from kubernetes import client
 
-        self.core = client.CoreV1Api(api_client)
-        self.namespace, self.name, self.timeout = namespace, name, timeout
+        from forecaster.adapters.configmap_store import ConfigMapDocument
+
+        self.doc = ConfigMapDocument(
+            client.CoreV1Api(api_client), namespace, name, self.KEY, retries=1, conflict_retries=2,
+            timeout=timeout, too_big_hint="use a dedicated ConfigMap for the controller state",
+            conflict_hint="is another controller using the same state ConfigMap? The previous state was kept",
+        )
 
     def describe(self) -> str:
-        return f"configmap {self.namespace}/{self.name}"
-
-    def _call(self, fn: Any, verb: str) -> Any:
-        from forecaster.adapters.kube import call_api
-
-        return call_api(
-            fn, verb=verb, resource="configmaps", namespace=self.namespace, name=self.name, retries=1
-        )
-
-    def _read(self) -> Any:
-        return self._call(
-            lambda: self.core.read_namespaced_config_map(
-                self.name, self.namespace, _request_timeout=self.timeout
-            ),
-            "get",
-        )
+        return f"configmap {self.doc.namespace}/{self.doc.name}"
 
     def load(self) -> ControllerState | None:
-        from forecaster.adapters.kube import KubeNotFound
-
-        try:
-            cm = self._read()
-        except KubeNotFound:
-            return None
-        text = (cm.data or {}).get(self.KEY)
+        text = self.doc.read()
         if not text:
             return None
         try:
@@ -91,42 +75,4 @@ class ConfigMapStateStore:
             raise StoreError(f"{self.describe()}: state is not valid JSON ({exc})") from None
 
     def save(self, state: ControllerState) -> None:
-        from forecaster.adapters.kube import KubeConflict
-
-        text = json.dumps(state.to_dict(), separators=(",", ":"))
-        for _ in range(3):
-            try:
-                self._save_once(text)
-                return
-            except KubeConflict:
-                continue
-        raise StoreError(f"{self.describe()}: state not saved: conflicting writers")
-
-    def _save_once(self, text: str) -> None:
-        from forecaster.adapters.kube import KubeNotFound
-
-        try:
-            cm = self._read()
-        except KubeNotFound:
-            body: Any = {
-                "metadata": {
-                    "name": self.name,
-                    "namespace": self.namespace,
-                    "labels": {"app.kubernetes.io/managed-by": "recharge-autoscaler"},
-                },
-                "data": {self.KEY: text},
-            }
-            self._call(
-                lambda: self.core.create_namespaced_config_map(
-                    self.namespace, body, _request_timeout=self.timeout
-                ),
-                "create",
-            )
-            return
-        cm.data = {**(cm.data or {}), self.KEY: text}
-        self._call(
-            lambda: self.core.replace_namespaced_config_map(
-                self.name, self.namespace, cm, _request_timeout=self.timeout
-            ),
-            "update",
-        )
+        self.doc.write(json.dumps(state.to_dict(), separators=(",", ":")))

@@ -16,7 +16,6 @@ import signal
 import sys
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -211,33 +210,18 @@ def _now() -> pd.Timestamp:
 
 def run_forever(loop: ControlLoop, *, stop: threading.Event, health_port: int, metrics_port: int) -> None:
     """Tick every ``interval`` until ``stop`` is set, serving probes and metrics; then release the lease."""
-    from apscheduler.schedulers.background import BackgroundScheduler
+    from controller.adapters.scheduler import PeriodicJob, PeriodicJobs
 
     server = HealthServer(
         loop.deps.health, loop.deps.metrics, health_port=health_port, metrics_port=metrics_port
     ).start()
-    scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.add_job(
-        lambda: loop.tick(_now()),
-        "interval",
-        seconds=float(loop.config.interval),
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(UTC),
-        id="control-loop",
-    )
+    tick = float(loop.config.interval)
+    jobs = [PeriodicJob("control-loop", lambda: loop.tick(_now()), tick, at_start=True)]
     lock = loop.deps.lock
     if lock is not None:  # renew the lease between ticks: the tick interval may exceed the lease duration
-        le = loop.config.leader_election
-        scheduler.add_job(
-            lambda: lock.acquire_or_renew(_now()),
-            "interval",
-            seconds=float(le.retry_period),
-            max_instances=1,
-            coalesce=True,
-            id="leader-election",
-        )
-    scheduler.start()
+        retry = float(loop.config.leader_election.retry_period)
+        jobs.append(PeriodicJob("leader-election", lambda: lock.acquire_or_renew(_now()), retry))
+    scheduler = PeriodicJobs(jobs).start()
     log.info(
         "controller running: tick every %gs, probes on :%d, metrics on :%d",
         float(loop.config.interval),
@@ -246,7 +230,7 @@ def run_forever(loop: ControlLoop, *, stop: threading.Event, health_port: int, m
     try:
         stop.wait()
     finally:
-        scheduler.shutdown(wait=True)
+        scheduler.stop()
         if loop.deps.lock is not None:
             loop.deps.lock.release()
         server.stop()

@@ -6,24 +6,21 @@ needs" and "what to request now", each recorded as a named :class:`Step` (``Scal
 Kubernetes HPA ``behavior`` semantics: a policy allows a change relative to the replicas at the start of
 its period, counting the scale events the controller made inside that period. Pure: ``now`` is passed in.
 
-Step messages may be given as zero-argument callables and are built only when read (:class:`Deferred`): a
-simulated month makes ~86,000 decisions whose messages nobody reads.
+Each step is recorded on a :class:`~controller.core.steps.Trace` (see :mod:`controller.core.steps` for how
+messages are built only when read).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, TypeVar
 
 import pandas as pd
 
 from controller.config import ControllerConfig, ScalingRules
 from controller.core.forecastview import NS, ForecastView, view
 from controller.core.state import ControllerState
+from controller.core.steps import Trace, text
 from forecaster.artifact import ForecastArtifact
 
 _EPS = 1e-9
@@ -34,102 +31,6 @@ UP_LIMIT = "ScaleUpLimit"
 DOWN_LIMIT = "ScaleDownLimit"
 RAMP_ANTICIPATION = "RampAnticipation"
 _MAX_TICKS = 240  # how many loop ticks ahead ramp anticipation looks (2 h at the default 30 s interval)
-
-
-Text = str | Callable[[], str]
-"""A message, or a zero-argument callable that builds it (see :class:`Deferred`)."""
-_C = TypeVar("_C", bound=type)
-
-
-class Deferred:
-    """A dataclass field whose value may be stored as a zero-argument callable, called (once) on first read.
-
-    A decision runs every loop tick and tens of thousands of times per simulated month, while its messages
-    are read only when it is logged, annotated, explained or compared. Formatting them (floats, clock times)
-    was most of a decision's cost, so the decision core stores ``partial(format, *values)`` instead and the
-    text is built on first read. Readers always see the declared type: ``step.message`` is a ``str``,
-    equality, ``repr``, ``to_dict`` and ``dataclasses.replace`` read it the same way. The raw value lives
-    in the instance ``__dict__`` under the field's own name (the descriptor takes precedence on lookup).
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj: object, owner: type | None = None) -> Any:
-        if obj is None:
-            raise AttributeError(self.name)  # no class-level default: the dataclass field keeps its own
-        values = obj.__dict__
-        try:
-            value = values[self.name]
-        except KeyError:
-            raise AttributeError(self.name) from None
-        if callable(value):
-            value = values[self.name] = value()
-        return value
-
-    def __set__(self, obj: object, value: Any) -> None:
-        obj.__dict__[self.name] = value
-
-
-def deferred_fields(*names: str) -> Callable[[_C], _C]:
-    """Class decorator (applied after ``@dataclass``): make ``names`` :class:`Deferred` fields."""
-
-    def install(cls: _C) -> _C:
-        for name in names:
-            setattr(cls, name, Deferred(name))
-        return cls
-
-    return install
-
-
-def raw(obj: object, name: str) -> Any:
-    """The stored value of a :class:`Deferred` field without building it (a callable or the value)."""
-    return obj.__dict__[name]
-
-
-def text(template: str, *args: Any) -> Text:
-    """``template.format(*args)``, built when first read (the arguments are bound now)."""
-    return partial(template.format, *args)
-
-
-@deferred_fields("message")
-@dataclass(frozen=True, init=False)
-class Step:
-    """One named step of a decision: its reason code, a human message and the replica count after it.
-
-    ``message`` may be given as a zero-argument callable (a :data:`Text`); it is built on first read.
-    """
-
-    reason: str
-    message: str
-    replicas: int | None = None
-    warning: bool = False
-
-    def __init__(
-        self, reason: str, message: Text, replicas: int | None = None, warning: bool = False
-    ) -> None:
-        # Steps are made on every tick: one dict update instead of a frozen dataclass's per-field
-        # object.__setattr__ (the same instance dict the Deferred field reads).
-        self.__dict__.update(reason=reason, message=message, replicas=replicas, warning=warning)
-
-
-class Trace:
-    """Collects steps and remembers which step last set the replica count."""
-
-    __slots__ = ("setter", "steps")
-
-    def __init__(self) -> None:
-        self.steps: list[Step] = []
-        self.setter: Step | None = None
-
-    def note(self, reason: str, message: Text, *, warning: bool = False) -> None:
-        self.steps.append(Step(reason, message, None, warning))
-
-    def set(self, reason: str, message: Text, replicas: int, *, warning: bool = False) -> int:
-        step = Step(reason, message, replicas, warning)
-        self.steps.append(step)
-        self.setter = step
-        return replicas
 
 
 def replicas_for(rate: float, capacity: float, headroom: float = 0.0) -> int:
@@ -243,34 +144,12 @@ def anticipate_ns(
     )
 
 
-def stabilize(
-    desired: int,
-    current: int,
-    recs: tuple[tuple[pd.Timestamp, int], ...],
-    now: pd.Timestamp,
-    config: ControllerConfig,
-    tr: Trace,
-) -> int:
-    """HPA stabilisation: highest recommendation of the scale-down window, lowest of the scale-up window."""
-    up_w = config.behavior.scale_up.stabilization_window_seconds
-    down_w = config.behavior.scale_down.stabilization_window_seconds
-    up_rec = down_rec = desired
-    now_ns = now.value
-    up_cut, down_cut = now_ns - up_w * NS, now_ns - down_w * NS
-    for t, r in recs:
-        t_ns = t.value
-        if t_ns > up_cut and r < up_rec:
-            up_rec = r
-        if t_ns > down_cut and r > down_rec:
-            down_rec = r
-    return stabilized(desired, current, up_rec, down_rec, config, tr)
-
-
 def stabilized(
     desired: int, current: int, up_rec: int, down_rec: int, config: ControllerConfig, tr: Trace
 ) -> int:
-    """:func:`stabilize` given the lowest recommendation of the scale-up window and the highest of the
-    scale-down window (each including ``desired``)."""
+    """HPA stabilisation given the lowest recommendation of the scale-up window and the highest of the
+    scale-down window (each including ``desired``): never below the scale-down window's highest, never
+    above the scale-up window's lowest recommendation."""
     value = max(current, up_rec)
     value = min(value, down_rec)
     if value > desired:

@@ -27,7 +27,7 @@ Per-artifact work (interval arrays, range maxima, the ramps of the horizon and w
 memoised in :mod:`controller.core.forecastview`, per-config spans once per config, times are compared as
 integer
 nanoseconds, and messages (and ``window_end``) are built only when read (see
-:class:`controller.core.behavior.Deferred`), so a decision costs a few tens of microseconds.
+:class:`controller.core.steps.Deferred`), so a decision costs a few tens of microseconds.
 
 The :class:`Decision` record, its reason codes and its step messages live in :mod:`controller.core.outcome`
 and
@@ -54,14 +54,10 @@ from controller.core.behavior import (
     UP_LIMIT,
     UP_STABILIZED,
     WITHIN_TOLERANCE,
-    Step,
-    Trace,
     anticipate_ns,
     rate_limit,
-    raw,
     replicas_for,
     stabilized,
-    text,
     tolerance,
 )
 from controller.core.forecastview import NS, ForecastView, per_object, seconds_ns, view
@@ -91,6 +87,7 @@ from controller.core.outcome import (
     stale_load_message,
 )
 from controller.core.state import ControllerState
+from controller.core.steps import Step, Trace, raw, text
 from controller.core.warmup import WarmupAction, due_now
 from controller.ports import ObservedLoad
 from forecaster.artifact import ForecastArtifact
@@ -210,7 +207,7 @@ def decide(
         desired = anticipate_ns(fc.view, forecast, config, state, now_ns, end_ns, desired, tr, lv.factor)
 
     # 4. Stabilisation, tolerance and rate limits relative to the current replicas. One pass keeps the
-    # recommendations of the retention and finds the extremes of both windows (behavior.stabilize).
+    # recommendations of the retention and finds the extremes of both windows (as HPA stabilisation does).
     old_recs = state.recommendations
     keep_cut, up_cut, down_cut = now_ns - k.rec_keep_ns, now_ns - k.up_window_ns, now_ns - k.down_window_ns
     kept: list[tuple[pd.Timestamp, int]] = []

@@ -29,9 +29,9 @@ from typing import Any
 import pandas as pd
 
 from controller.config import LevelCorrectionConfig
-from controller.core.behavior import Text, deferred_fields
 from controller.core.forecastview import per_object
 from controller.core.state import ControllerState
+from controller.core.steps import Text, deferred_fields
 from forecaster.durations import format_duration
 
 LEVEL_CORRECTED = "ForecastLevelCorrected"
@@ -43,7 +43,7 @@ class Level:
     """The updated level and the factor to apply to the forecast now (1.0: no correction).
 
     ``message`` (set while a correction applies) is built on first read (see
-    :class:`controller.core.behavior.Deferred`).
+    :class:`controller.core.steps.Deferred`).
     """
 
     log: float

@@ -7,7 +7,7 @@ messages, ``explain()``/``to_dict()``/``annotation()``). Keeping the result type
 lets consumers such as the loop, the simulator and the reports depend on a small, stable module, and keeps
 the decision core readable. Everything here is re-exported by :mod:`controller.core.decision`.
 
-The step messages are built only when read (see :class:`controller.core.behavior.Deferred`): ``decide()``
+The step messages are built only when read (see :class:`controller.core.steps.Deferred`): ``decide()``
 passes ``functools.partial`` objects of the ``*_message`` functions below, so a decision nobody explains
 costs no string formatting. Pure: no clock, no I/O.
 """
@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from controller.core.behavior import Step, Text, deferred_fields
 from controller.core.state import ControllerState
+from controller.core.steps import Step, Text, deferred_fields
 from controller.core.warmup import WarmupAction
 from forecaster.durations import format_duration
 
@@ -58,7 +58,7 @@ BLIND_HOLD = "NoScaleDownWhileBlind"
 class Decision:
     """The result of ``decide()``. ``reason``/``message`` belong to the step that set ``replicas``.
 
-    ``message`` and ``window_end`` are built on first read (see :class:`controller.core.behavior.Deferred`).
+    ``message`` and ``window_end`` are built on first read (see :class:`controller.core.steps.Deferred`).
     """
 
     at: pd.Timestamp
@@ -150,7 +150,7 @@ class Decision:
         )
 
 
-# Step messages of decide(), built only when read (see controller.core.behavior.Deferred).
+# Step messages of decide(), built only when read (see controller.core.steps.Deferred).
 def peak_message(peak: float, now: pd.Timestamp, window: pd.Timedelta, need: int, cap: float) -> str:
     span = f"[{_hms(now)}, {_hms(now + window)}]"
     return (

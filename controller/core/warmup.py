@@ -7,8 +7,7 @@ each. Replicas added by a scale-up are warmed once they are ready. Every warm-up
 idempotency key, so a controller restart (which rebuilds the plan from the same forecast) does not repeat
 calls whose keys are in the persisted state.
 
-Pure: no clock, no I/O. :func:`controller.core.decision.decide` calls :func:`due_warmups`; the planning report
-can call :func:`plan_warmups` to list a whole horizon.
+Pure: no clock, no I/O. :func:`controller.core.decision.decide` calls :func:`due_now` on every decision.
 """
 
 from __future__ import annotations
@@ -145,7 +144,7 @@ def event_ramps(
 
 
 def planned_ramps(forecast: ForecastArtifact, *, now: pd.Timestamp, config: WarmupConfig) -> list[Ramp]:
-    """The ramps :func:`plan_warmups` plans for: crossing in [now - one interval, now + lookahead], forecast
+    """The ramps warmed for: crossing in [now - one interval, now + lookahead], forecast
     ramps and the event ramps not merged into them, ordered by start.
 
     An event ramp that falls inside a forecast ramp (start..crossing, one interval of slack) is merged into
@@ -188,7 +187,7 @@ def planned_ramps(forecast: ForecastArtifact, *, now: pd.Timestamp, config: Warm
     return found
 
 
-def _ramp_action(
+def ramp_action(
     r: Ramp, *, target: str, lead: pd.Timedelta, step: pd.Timedelta, replicas: int
 ) -> WarmupAction:
     is_event = r.source.startswith("event:")
@@ -207,18 +206,6 @@ def _ramp_action(
     )
 
 
-def plan_warmups(
-    forecast: ForecastArtifact, *, target: str, now: pd.Timestamp, config: WarmupConfig, replicas: int,
-) -> list[WarmupAction]:
-    """All ramp warm-ups whose ramp crosses in [now - one interval, now + lookahead], in time order."""
-    step = pd.Timedelta(seconds=forecast.interval_seconds)
-    lead = pd.Timedelta(seconds=float(config.lead))
-    return [
-        _ramp_action(r, target=target, lead=lead, step=step, replicas=replicas)
-        for r in planned_ramps(forecast, now=now, config=config)
-    ]
-
-
 def due_now(
     forecast: ForecastArtifact | None,
     scale_events: Iterable[tuple[pd.Timestamp, int]],
@@ -231,8 +218,8 @@ def due_now(
     grace_ns: int,
     issued: Iterable[str],
 ) -> list[WarmupAction]:
-    """What :func:`due_warmups` returns for the ramp plan followed by the new-replica warm-ups (in that
-    order), building only the actions that are due now and not issued yet (this runs on every decision)."""
+    """The ramp warm-ups then the new-replica warm-ups that are due now (``at <= now < until``) and not
+    issued yet (by key), building only those actions (this runs on every decision)."""
     now_ns = now.value
     ramps: list[Ramp] = []
     if forecast is not None:
@@ -253,7 +240,7 @@ def due_now(
             assert forecast is not None  # ramps come from it
             lead = _td(per_object(_SPANS, config, _Spans).lead_ns)
             step = _td(int(forecast.interval_seconds) * NS)
-            out.append(_ramp_action(r, target=target, lead=lead, step=step, replicas=replicas))
+            out.append(ramp_action(r, target=target, lead=lead, step=step, replicas=replicas))
             done.add(key)
     for when, delta in grown:
         key = warmup_key(target, "replicas", when)
@@ -370,17 +357,4 @@ def new_replica_warmups(
                 message=f"{delta} replica(s) added at {when.isoformat()} are ready; warming their caches",
             )
         )
-    return out
-
-
-def due_warmups(
-    planned: Iterable[WarmupAction], *, now: pd.Timestamp, issued: Iterable[str]
-) -> list[WarmupAction]:
-    """The planned warm-ups to issue now: due (at <= now < until) and not issued before (by key)."""
-    done = set(issued)
-    out = []
-    for a in planned:
-        if a.at <= now < a.until and a.key not in done:
-            out.append(a)
-            done.add(a.key)
     return out

@@ -1,11 +1,16 @@
-"""Keep the last good forecast in a Kubernetes ConfigMap, for clusters where job and controller share no disk.
+"""Documents kept in Kubernetes ConfigMaps, written with compare-and-swap: the one ConfigMap store.
 
-The forecast job writes the artifact JSON under one key of a ConfigMap; the controller reads it back. Writes
-are compare-and-swap: the ConfigMap is replaced with the ``resourceVersion`` that was read, a 409 Conflict
-(someone else wrote in between) re-reads and retries a bounded number of times, and a missing ConfigMap is
-created. The artifact is validated before anything is sent, an artifact that would push the ConfigMap past
-the API server's 1 MiB limit is refused with a :class:`StoreError` saying how to shrink it, and the store
-never deletes: any failure leaves the previous forecast in place.
+Two things live in ConfigMaps: the forecast job's last good forecast (read by the controller) and the
+controller's own memory (recommendation history, issued warm-ups). Both need the same care, so both use
+:class:`ConfigMapDocument`: one key of one ConfigMap, read and written through the shared API-call policy
+(:func:`forecaster.adapters.kube.call_api`). Writes are compare-and-swap: the ConfigMap is replaced with the
+``resourceVersion`` that was read, a 409 Conflict (someone else wrote in between) re-reads and retries a
+bounded number of times, and a missing ConfigMap is created. A document that would push the ConfigMap past
+the API server's 1 MiB limit is refused, other keys of the ConfigMap are kept, and nothing is ever deleted:
+any failure leaves the previous document in place and raises :class:`~forecaster.errors.StoreError`.
+
+:class:`ConfigMapStore` is the forecast store on top of it (``forecaster.ports.ForecastStore``): it
+validates the artifact before anything is sent.
 """
 
 from __future__ import annotations
@@ -33,32 +38,34 @@ class _NotFound(Exception):
     pass
 
 
-class ConfigMapStore:
-    """Implements ``forecaster.ports.ForecastStore`` as key ``key`` of ConfigMap ``namespace/name``."""
+class ConfigMapDocument:
+    """Key ``key`` of ConfigMap ``namespace/name``: text read and written with compare-and-swap."""
 
     def __init__(
         self,
         core_v1_api: Any,
         namespace: str,
         name: str,
-        key: str = "forecast.json",
+        key: str,
         *,
         retries: int = 3,
         conflict_retries: int = 5,
         backoff: float = 0.5,
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        too_big_hint: str = "use a dedicated ConfigMap",
+        conflict_hint: str = "is another writer using the same ConfigMap? The previous document was kept",
     ) -> None:
         self.api, self.namespace, self.name, self.key = core_v1_api, namespace, name, key
         self.retries, self.conflict_retries, self.backoff = retries, conflict_retries, backoff
         self.timeout, self.sleep = timeout, sleep
+        self.too_big_hint, self.conflict_hint = too_big_hint, conflict_hint
 
     def describe(self) -> str:
         return f"configmap {self.namespace}/{self.name} key {self.key}"
 
     def _call(self, fn: Callable[[], T], verb: str) -> T:
-        """One API call under the shared policy (forecaster.adapters.kube); every failure becomes a
-        StoreError."""
+        """One API call under the shared policy; every failure but 404/409 becomes a StoreError."""
         from forecaster.adapters.kube import KubeConflict, KubeError, KubeNotFound, call_api
 
         try:
@@ -88,8 +95,8 @@ class ConfigMapStore:
             "get",
         )
 
-    def read(self) -> ForecastArtifact | None:
-        """The stored forecast; None when the ConfigMap or key does not exist; StoreError when unusable."""
+    def read(self) -> str | None:
+        """The stored text; None when the ConfigMap or the key does not exist; StoreError when unreadable."""
         try:
             cm = self._read_cm()
         except _NotFound:
@@ -97,23 +104,10 @@ class ConfigMapStore:
         except _Conflict as exc:  # not expected on a read
             raise StoreError(f"{self.describe()}: unexpected conflict on read ({exc})") from None
         text = (cm.data or {}).get(self.key)
-        if text is None:
-            return None
-        return ForecastArtifact.from_json(text, where=self.describe())
+        return None if text is None else str(text)
 
-    def write(self, artifact: ForecastArtifact) -> None:
-        """Validate, size-check and store ``artifact``; the previous forecast survives any failure."""
-        try:
-            text = artifact.to_json()
-        except StoreError as exc:
-            raise StoreError(f"{self.describe()}: refusing to write an invalid forecast ({exc})") from None
-        size = len(text.encode("utf-8"))
-        if size + len(self.key) > MAX_BYTES:
-            raise StoreError(
-                f"{self.describe()}: forecast is {size} bytes but a ConfigMap holds at most {MAX_BYTES} "
-                "bytes; "
-                "shorten forecast.horizon, use a coarser forecast.interval, or use a file store"
-            )
+    def write(self, text: str) -> None:
+        """Store ``text`` under the key (compare-and-swap, bounded retries); the previous text survives."""
         for attempt in range(self.conflict_retries + 1):
             try:
                 self._write_once(text)
@@ -122,7 +116,7 @@ class ConfigMapStore:
                 log.info("%s: conflict (%s); re-reading (attempt %d)", self.describe(), exc, attempt + 1)
         raise StoreError(
             f"{self.describe()}: still conflicting after {self.conflict_retries + 1} attempts; "
-            "is another forecast job writing the same ConfigMap? The previous forecast was kept"
+            f"{self.conflict_hint}"
         )
 
     def _write_once(self, text: str) -> None:
@@ -149,10 +143,10 @@ class ConfigMapStore:
         data[self.key] = text
         total = sum(len(k) + len(v.encode("utf-8")) for k, v in data.items())
         if total > MAX_BYTES:
+            others = sorted(k for k in data if k != self.key)
             raise StoreError(
                 f"{self.describe()}: the ConfigMap would hold {total} bytes (limit {MAX_BYTES}) with its "
-                "other keys "
-                f"{sorted(k for k in data if k != self.key)}; use a dedicated ConfigMap for the forecast"
+                f"other keys {others}; {self.too_big_hint}"
             )
         cm.data = data
         try:
@@ -165,3 +159,49 @@ class ConfigMapStore:
         except _NotFound:
             raise _Conflict("deleted while writing") from None
 
+
+class ConfigMapStore:
+    """Implements ``forecaster.ports.ForecastStore`` as key ``key`` of ConfigMap ``namespace/name``."""
+
+    def __init__(
+        self,
+        core_v1_api: Any,
+        namespace: str,
+        name: str,
+        key: str = "forecast.json",
+        *,
+        retries: int = 3,
+        conflict_retries: int = 5,
+        backoff: float = 0.5,
+        timeout: float = 10.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.doc = ConfigMapDocument(
+            core_v1_api, namespace, name, key, retries=retries, conflict_retries=conflict_retries,
+            backoff=backoff, timeout=timeout, sleep=sleep,
+            too_big_hint="use a dedicated ConfigMap for the forecast",
+            conflict_hint="is another forecast job writing the same ConfigMap? "
+            "The previous forecast was kept",
+        )
+
+    def describe(self) -> str:
+        return self.doc.describe()
+
+    def read(self) -> ForecastArtifact | None:
+        """The stored forecast; None when the ConfigMap or key does not exist; StoreError when unusable."""
+        text = self.doc.read()
+        return None if text is None else ForecastArtifact.from_json(text, where=self.describe())
+
+    def write(self, artifact: ForecastArtifact) -> None:
+        """Validate, size-check and store ``artifact``; the previous forecast survives any failure."""
+        try:
+            text = artifact.to_json()
+        except StoreError as exc:
+            raise StoreError(f"{self.describe()}: refusing to write an invalid forecast ({exc})") from None
+        size = len(text.encode("utf-8"))
+        if size + len(self.doc.key) > MAX_BYTES:
+            raise StoreError(
+                f"{self.describe()}: forecast is {size} bytes but a ConfigMap holds at most {MAX_BYTES} "
+                "bytes; shorten forecast.horizon, use a coarser forecast.interval, or use a file store"
+            )
+        self.doc.write(text)

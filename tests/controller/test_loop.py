@@ -14,13 +14,14 @@ import pytest
 
 from controller import loop as loop_mod
 from controller.adapters.health import ControllerMetrics, HealthState
-from controller.adapters.kube import KubeForbidden, KubeUnavailable, LogEventSink
+from controller.adapters.kube import LogEventSink
 from controller.config import ControllerConfig, LoadConfig, TargetConfig, WarmupConfig
 from controller.core.decision import Decision
 from controller.core.state import ControllerState
 from controller.core.warmup import WarmupAction
 from controller.loop import ControlLoop, LoopDeps, MemoryStateStore
 from controller.ports import ObservedLoad, TargetStatus
+from forecaster.adapters.kube import KubeForbidden, KubeUnavailable
 from forecaster.artifact import ForecastArtifact, Interval
 from forecaster.configbase import Duration
 from forecaster.errors import SourceError, StoreError

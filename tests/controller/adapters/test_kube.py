@@ -7,17 +7,9 @@ from typing import Any
 
 import pytest
 
-from controller.adapters.kube import (
-    KubeConflict,
-    KubeEventSink,
-    KubeForbidden,
-    KubeNotFound,
-    KubeScaleTarget,
-    KubeUnavailable,
-    LogEventSink,
-    call_api,
-)
+from controller.adapters.kube import KubeEventSink, KubeScaleTarget, LogEventSink
 from controller.ports import TargetStatus
+from forecaster.adapters.kube import KubeConflict, KubeForbidden, KubeNotFound, KubeUnavailable, call_api
 from tests.support.kubeapi.fixtures import NAMESPACE, TARGET
 from tests.support.kubeapi.server import KubeApiServer
 

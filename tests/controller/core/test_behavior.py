@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 
 from controller.config import BehaviorConfig, ScalingPolicy, ScalingRules
-from controller.core.behavior import Trace, anticipate, scale_limit, stabilize, tolerance
+from controller.core.behavior import anticipate, scale_limit, tolerance
 from controller.core.state import ControllerState
+from controller.core.steps import Trace
 from forecaster.artifact import ForecastArtifact
 from tests.support.builders import T0, artifact, at, config
+from tests.support.reference import stabilize
 
 PCT100_15 = ScalingPolicy("Percent", 100, 15)
 PODS4_15 = ScalingPolicy("Pods", 4, 15)

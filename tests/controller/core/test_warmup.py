@@ -6,6 +6,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.config import TargetConfig, WarmupConfig
 from controller.core.decision import decide
@@ -16,14 +18,14 @@ from controller.core.warmup import (
     RAMP,
     WarmupAction,
     detect_ramps,
-    due_warmups,
-    plan_warmups,
+    due_now,
     warmup_key,
 )
 from controller.ports import ObservedLoad
 from forecaster.artifact import Event
 from forecaster.configbase import Duration
 from tests.support.builders import T0, artifact, at, config
+from tests.support.reference import due_warmups, plan_warmups
 
 HOUR = pd.Timedelta(hours=1)
 
@@ -133,3 +135,22 @@ def test_restart_with_persisted_state_does_not_repeat_warmups() -> None:
 def test_disabled_warmup_issues_nothing() -> None:
     issued, state = _run(ControllerState(replicas=2), 0, 80, enabled=False)
     assert issued == [] and state.issued_warmups == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    yhat=st.lists(st.sampled_from([50.0, 100.0, 140.0, 200.0, 400.0]), min_size=6, max_size=40),
+    offset=st.integers(min_value=-600, max_value=9000),
+    issued_first=st.booleans(),
+)
+def test_due_now_agrees_with_the_plain_rule(yhat: list[float], offset: int, issued_first: bool) -> None:
+    """The per-tick fast path returns what the plain rule (plan every ramp, keep the due ones) returns."""
+    art = artifact([v * 1.2 for v in yhat], yhat=yhat)
+    cfg = WarmupConfig(lead=Duration(300), lookahead=Duration(7200), new_replicas=False)
+    now = at(offset)
+    planned = plan_warmups(art, target="t", now=now, config=cfg, replicas=4)
+    issued = [planned[0].key] if issued_first and planned else []
+    want = due_warmups(planned, now=now, issued=issued)
+    got = due_now(art, (), target="t", now=now, config=cfg, startup_ns=0, replicas=4, grace_ns=0,
+                  issued=issued)
+    assert [(a.key, a.at, a.until, a.reason) for a in got] == [(a.key, a.at, a.until, a.reason) for a in want]
