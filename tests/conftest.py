@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.support.kube_envtest"]
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -38,7 +38,7 @@ import pytest
 import requests
 import yaml
 
-from tests.tools import REPO_ROOT
+from tests.support.tools import REPO_ROOT
 
 KUBE_TOOLS = REPO_ROOT / ".tools" / "kube"
 BUILD_HINT = "run `bash scripts/build-kube-envtest.sh` (make test does; a cold build takes 7-16 min)"

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.support.kube_envtest import KubeEnvtest
-from tests.tools import require_tool
+from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.kube
 
