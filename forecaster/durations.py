@@ -6,6 +6,7 @@ are the same everywhere.
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -16,6 +17,40 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
 
+def parse_seconds(text: str | int | float) -> float:
+    """Seconds in ``'90s'``, ``'30m'``, ``'24h'``, ``'7d'``, ``'1w'``, ``'1h30m'`` or a bare number.
+
+    Works on plain floats (no pandas), so an absurd value such as ``1000000d`` parses and can be refused
+    by a range check instead of overflowing a Timedelta. Negative values are returned as such (the caller
+    decides); bad syntax, booleans and non-finite numbers raise ``ValueError`` with a message that does not
+    name the field (the caller adds it).
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"expected a duration like 30m, 24h or 7d, got {text!r}")
+    if isinstance(text, int | float):
+        seconds = float(text)
+    elif isinstance(text, str):
+        s = text.strip().lower()
+        negative = s.startswith("-")
+        s = s.removeprefix("-").strip()
+        if re.fullmatch(r"\d+(?:\.\d+)?", s):
+            seconds = float(s)
+        else:
+            parts = _PART.findall(s)
+            if not s or "".join(n + u for n, u in parts) != s:
+                raise ValueError(
+                    f"cannot parse {text!r}; use a number with a unit s, m, h, d or w (e.g. 30m, 24h, 7d)"
+                )
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+        if negative:
+            seconds = -seconds
+    else:
+        raise ValueError(f"expected a duration like 30m, 24h or 7d, got {text!r}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"must be a finite duration, got {text!r}")
+    return seconds
+
+
 def parse_duration(
     text: str | int | float, *, what: str = "duration", allow_zero: bool = False
 ) -> pd.Timedelta:
@@ -24,29 +59,33 @@ def parse_duration(
     A bare number is read as seconds. Raises :class:`UserError` naming ``what`` on bad syntax or a value
     that is not positive (zero is accepted when ``allow_zero``).
     """
-    if isinstance(text, bool):
-        raise UserError(f"{what}: expected a duration like 30m, 24h or 7d, got {text!r}")
-    if isinstance(text, int | float):
-        seconds = float(text)
-    else:
-        s = str(text).strip().lower()
-        negative = s.startswith("-")
-        s = s.removeprefix("-").strip()
-        if re.fullmatch(r"\d+(?:\.\d+)?", s):
-            seconds = float(s)
-        else:
-            parts = _PART.findall(s)
-            if not s or "".join(n + u for n, u in parts) != s:
-                raise UserError(
-                    f"{what}: cannot parse {text!r}; "
-                    "use a number with a unit s, m, h, d or w (e.g. 30m, 24h, 7d)"
-                )
-            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-        if negative:
-            seconds = -seconds
+    try:
+        seconds = parse_seconds(text)
+    except ValueError as exc:
+        raise UserError(f"{what}: {exc}") from None
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UserError(f"{what}: must be {'zero or ' if allow_zero else ''}positive, got {text!r}")
     return pd.Timedelta(seconds=seconds)
+
+
+def format_seconds(seconds: float) -> str:
+    """Format a number of seconds the way :func:`parse_seconds` reads it, without pandas (no overflow).
+
+    Whole seconds read as ``'1h30m'`` or ``'1000000d'``; fractions as ``'0.5s'``; negatives with a ``-``.
+    """
+    if seconds < 0:
+        return "-" + format_seconds(-seconds)
+    if not math.isfinite(seconds) or seconds != int(seconds):
+        return f"{seconds:g}s"
+    total = int(seconds)
+    if total == 0:
+        return "0s"
+    out = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        n, total = divmod(total, size)
+        if n:
+            out.append(f"{n}{unit}")
+    return "".join(out)
 
 
 def format_duration(td: pd.Timedelta) -> str:
