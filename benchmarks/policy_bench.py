@@ -14,7 +14,6 @@ prints it. Usage: ``.venv/bin/python benchmarks/policy_bench.py [--days 14] [--m
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import os
 import platform
@@ -98,7 +97,7 @@ def bench_trace(
         PredictivePolicy(config=cfg, history=rate, forecaster=timed_fc, refit=pd.Timedelta(days=1)),
         *(
             PredictivePolicy(
-                config=dataclasses.replace(cfg, headroom=h),
+                config=cfg.evolve(headroom=h),
                 history=rate,
                 forecaster=timed_fc,
                 refit=pd.Timedelta(days=1),
@@ -109,9 +108,7 @@ def bench_trace(
         *(
             [
                 PredictivePolicy(
-                    config=dataclasses.replace(
-                        cfg, level_correction=dataclasses.replace(cfg.level_correction, enabled=False)
-                    ),
+                    config=cfg.evolve(level_correction=cfg.level_correction.evolve(enabled=False)),
                     history=rate,
                     forecaster=timed_fc,
                     refit=pd.Timedelta(days=1),

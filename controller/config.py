@@ -1,62 +1,54 @@
 """The controller's configuration: the ``controller`` section of the same YAML file the forecast job reads.
 
-One frozen dataclass tree describes every knob the decision core and the live loop use: the scale target,
-the capacity model (``capacityPerReplica``, ``headroom``), limits, HPA-style ``behavior`` policies, the
-safety rules (forecast/load staleness, max-capacity policy), cache warm-up and the loop's own plumbing
-(leader election, ports, annotations). Field docs carry units; the Helm values schema and
-``docs/configuration.md`` mirror these fields. Validation errors name the dotted field
-(``controller.maxReplicas: must be >= minReplicas (3)``).
+One frozen model tree (pydantic, see :mod:`forecaster.configbase`) describes every knob the decision core
+and the live loop use: the scale target, the capacity model (``capacityPerReplica``, ``headroom``), limits,
+HPA-style ``behavior`` policies, the safety rules (forecast/load staleness, max-capacity policy), cache
+warm-up and the loop's own plumbing (leader election, ports, annotations). Field docs carry units and
+every duration its allowed range; ``docs/configuration.md`` and the Helm values schema are generated from
+these models. Validation errors name the dotted field (``controller.maxReplicas: must be >= minReplicas
+(3), got 2``).
 
 Connections are not repeated here: the live load query uses the top-level ``source.prometheus`` connection
 and the forecast is read from the top-level ``store`` section of the same file (see
-:mod:`forecaster.job.config`).
+:mod:`forecaster.job.config`). The whole file is read and validated at once by :mod:`controller.configfile`.
 
 The decision core (:func:`controller.core.decision.decide`) reads only the capacity, limit, behavior, safety
-and
-warm-up fields, so offline callers (``plan``, the simulator) build a :class:`ControllerConfig` from keyword
-arguments and leave ``target``/``load`` unset.
+and warm-up fields, so offline callers (``plan``, the simulator) build a :class:`ControllerConfig` from
+keyword arguments and leave ``target``/``load`` unset.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal, Self
 
 import pandas as pd
+from pydantic import Field, field_validator, model_validator
 
-from forecaster.configbase import Duration, build, check, doc, load_yaml
+from forecaster.configbase import Between, ConfigModel, Duration, Explain, NonEmptyStr, check, parse
 
 SECTION = "controller"
 PolicyType = Literal["Pods", "Percent"]
 SelectPolicy = Literal["Max", "Min", "Disabled"]
+Port = Annotated[int, Explain("must be a TCP port in 1..65535"), Field(ge=1, le=65535)]
 
 
-@dataclass(frozen=True)
-class TargetConfig:
+class TargetConfig(ConfigModel):
     """The workload the controller scales."""
 
-    name: str = field(metadata=doc("Name of the Deployment that serves recharge traffic."))
-    namespace: str = field(default="default", metadata=doc("Namespace of the Deployment (and its HPA)."))
-    kind: Literal["Deployment"] = field(default="Deployment", metadata=doc("Kind of the scale target."))
-    mode: Literal["hpa", "scale"] = field(
-        default="hpa",
-        metadata=doc(
-            "How replicas are applied: 'hpa' raises/lowers the HPA's minReplicas (the HPA keeps reacting to "
-            "CPU); 'scale' sets the Deployment's scale subresource directly (no HPA on the target)."
-        ),
-    )
-    hpa_name: str | None = field(
-        default=None, metadata=doc("Name of the HPA in 'hpa' mode; defaults to the Deployment name.")
-    )
+    config_path = "controller.target"
 
-    def __post_init__(self) -> None:
-        check(bool(self.name.strip()), "controller.target.name", "must not be empty")
-        check(bool(self.namespace.strip()), "controller.target.namespace", "must not be empty")
-        if self.hpa_name is not None:
-            check(bool(self.hpa_name.strip()), "controller.target.hpaName", "must not be empty when set")
+    name: NonEmptyStr = Field(description="Name of the Deployment that serves recharge traffic.")
+    namespace: NonEmptyStr = Field("default", description="Namespace of the Deployment (and its HPA).")
+    kind: Literal["Deployment"] = Field("Deployment", description="Kind of the scale target.")
+    mode: Literal["hpa", "scale"] = Field(
+        "hpa",
+        description="How replicas are applied: 'hpa' raises/lowers the HPA's minReplicas (the HPA keeps "
+        "reacting to CPU); 'scale' sets the Deployment's scale subresource directly (no HPA on the target).",
+    )
+    hpa_name: NonEmptyStr | None = Field(
+        None, description="Name of the HPA in 'hpa' mode; defaults to the Deployment name.",
+    )
 
     @property
     def hpa(self) -> str:
@@ -67,62 +59,63 @@ class TargetConfig:
         return f"{self.kind.lower()}/{self.namespace}/{self.name}"
 
 
-@dataclass(frozen=True)
-class ScalingPolicy:
+class ScalingPolicy(ConfigModel):
     """One rate limit, exactly like an HPA ``behavior`` policy."""
 
-    type: PolicyType = field(
-        metadata=doc("'Pods' (absolute count) or 'Percent' (of the replicas at period start).")
+    config_path = "controller.behavior.policies"
+    positional = ("type", "value", "period_seconds")
+
+    type: PolicyType = Field(
+        description="'Pods' (absolute count) or 'Percent' (of the replicas at period start).",
     )
-    value: int = field(metadata=doc("Pods or percent allowed to change per period.", unit="pods or %"))
-    period_seconds: int = field(
-        default=60, metadata=doc("Length of the window the change is counted over.", unit="s")
+    value: int = Field(
+        gt=0, description="Pods or percent allowed to change per period.",
+        json_schema_extra={"unit": "pods or %"},
+    )
+    period_seconds: int = Field(
+        60, ge=1, le=1800, description="Length of the window the change is counted over.",
+        json_schema_extra={"unit": "s"},
     )
 
-    def __post_init__(self) -> None:
-        check(self.value > 0, "controller.behavior.policies.value", f"must be > 0, got {self.value}")
-        check(
-            0 < self.period_seconds <= 1800,
-            "controller.behavior.policies.periodSeconds",
-            f"must be in 1..1800, got {self.period_seconds}",
-        )
 
-
-@dataclass(frozen=True)
-class ScalingRules:
+class ScalingRules(ConfigModel):
     """Rate limits and stabilisation for one direction (scale-up or scale-down), as in HPA ``behavior``."""
 
-    policies: tuple[ScalingPolicy, ...] = field(
-        metadata=doc("Rate limits; which one applies is chosen by selectPolicy.")
+    config_path = "controller.behavior"
+    positional = ("policies", "select_policy", "stabilization_window_seconds")
+
+    policies: tuple[ScalingPolicy, ...] = Field(
+        strict=False, description="Rate limits; which one applies is chosen by selectPolicy.",
     )
-    select_policy: SelectPolicy = field(
-        default="Max",
-        metadata=doc("'Max' allows the largest change of the policies, 'Min' the smallest, 'Disabled' none."),
+    select_policy: SelectPolicy = Field(
+        "Max",
+        description="'Max' allows the largest change of the policies, 'Min' the smallest, 'Disabled' none.",
     )
-    stabilization_window_seconds: int = field(
-        default=0,
-        metadata=doc(
-            "Scale-down: use the highest recommendation of this window; scale-up: the lowest (anti-flap).",
-            unit="s",
-        ),
+    stabilization_window_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        description="Scale-down: use the highest recommendation of this window; scale-up: the lowest "
+        "(anti-flap).",
+        json_schema_extra={"unit": "s"},
     )
 
-    def __post_init__(self) -> None:
-        check(
-            0 <= self.stabilization_window_seconds <= 3600,
-            "controller.behavior.stabilizationWindowSeconds",
-            f"must be in 0..3600, got {self.stabilization_window_seconds}",
-        )
+    @model_validator(mode="after")
+    def _needs_a_policy(self) -> Self:
         check(
             bool(self.policies) or self.select_policy == "Disabled",
-            "controller.behavior.policies",
+            "policies",
             "needs at least one policy unless selectPolicy is Disabled",
         )
+        return self
 
 
 def _default_scale_up() -> ScalingRules:
     return ScalingRules(
-        policies=(ScalingPolicy("Percent", 100, 15), ScalingPolicy("Pods", 4, 15)),
+        policies=(
+            ScalingPolicy(type="Percent", value=100, period_seconds=15),
+            ScalingPolicy(type="Pods", value=4, period_seconds=15),
+        ),
         select_policy="Max",
         stabilization_window_seconds=0,
     )
@@ -130,106 +123,107 @@ def _default_scale_up() -> ScalingRules:
 
 def _default_scale_down() -> ScalingRules:
     return ScalingRules(
-        policies=(ScalingPolicy("Percent", 100, 15),), select_policy="Max", stabilization_window_seconds=300
+        policies=(ScalingPolicy(type="Percent", value=100, period_seconds=15),),
+        select_policy="Max",
+        stabilization_window_seconds=300,
     )
 
 
-@dataclass(frozen=True)
-class BehaviorConfig:
+class BehaviorConfig(ConfigModel):
     """Scale-up and scale-down rules. Defaults are the Kubernetes HPA defaults."""
 
-    scale_up: ScalingRules = field(
+    config_path = "controller.behavior"
+
+    scale_up: ScalingRules = Field(
         default_factory=_default_scale_up,
-        metadata=doc("Default: +100% or +4 pods per 15 s, whichever is more; no stabilisation."),
+        description="Default: +100% or +4 pods per 15 s, whichever is more; no stabilisation.",
     )
-    scale_down: ScalingRules = field(
+    scale_down: ScalingRules = Field(
         default_factory=_default_scale_down,
-        metadata=doc("Default: -100% per 15 s after a 300 s stabilisation window."),
+        description="Default: -100% per 15 s after a 300 s stabilisation window.",
     )
 
 
-@dataclass(frozen=True)
-class LeaderElectionConfig:
+class LeaderElectionConfig(ConfigModel):
     """A coordination.k8s.io Lease so that only one controller replica acts."""
 
-    enabled: bool = field(default=True, metadata=doc("Elect a leader among controller replicas."))
-    lease_name: str = field(default="recharge-autoscaler", metadata=doc("Name of the Lease object."))
-    lease_namespace: str | None = field(
-        default=None, metadata=doc("Namespace of the Lease; defaults to the target's namespace.")
+    config_path = "controller.leaderElection"
+
+    enabled: bool = Field(True, description="Elect a leader among controller replicas.")
+    lease_name: NonEmptyStr = Field("recharge-autoscaler", description="Name of the Lease object.")
+    lease_namespace: str | None = Field(
+        None, description="Namespace of the Lease; defaults to the target's namespace.",
     )
-    lease_duration: Duration = field(
-        default=Duration(15), metadata=doc("How long a lease is valid without renewal.", unit="s")
+    lease_duration: Annotated[Duration, Between("0s", "1h", open_low=True)] = Field(
+        Duration(15), description="How long a lease is valid without renewal.",
+        json_schema_extra={"unit": "s"},
     )
-    renew_deadline: Duration = field(
-        default=Duration(10), metadata=doc("The leader gives up if it cannot renew within this.", unit="s")
+    renew_deadline: Annotated[Duration, Between("0s", "1h", open_low=True)] = Field(
+        Duration(10), description="The leader gives up if it cannot renew within this.",
+        json_schema_extra={"unit": "s"},
     )
-    retry_period: Duration = field(
-        default=Duration(2), metadata=doc("Wait between attempts to acquire or renew.", unit="s")
+    retry_period: Annotated[Duration, Between("0s", "1h", open_low=True)] = Field(
+        Duration(2), description="Wait between attempts to acquire or renew.",
+        json_schema_extra={"unit": "s"},
     )
 
-    def __post_init__(self) -> None:
-        p = "controller.leaderElection"
-        check(bool(self.lease_name.strip()), f"{p}.leaseName", "must not be empty")
-        check(self.retry_period > 0, f"{p}.retryPeriod", "must be positive")
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
         check(
             self.renew_deadline < self.lease_duration,
-            f"{p}.renewDeadline",
+            "renewDeadline",
             f"must be < leaseDuration ({self.lease_duration:g}s), got {self.renew_deadline:g}s",
         )
         check(
             self.retry_period < self.renew_deadline,
-            f"{p}.retryPeriod",
+            "retryPeriod",
             f"must be < renewDeadline ({self.renew_deadline:g}s), got {self.retry_period:g}s",
         )
+        return self
 
 
-@dataclass(frozen=True)
-class WarmupConfig:
+class WarmupConfig(ConfigModel):
     """Cache warm-up calls issued before forecast ramps and for newly added replicas."""
 
-    enabled: bool = field(default=False, metadata=doc("Plan and issue warm-up calls (`run` needs url)."))
-    url: str | None = field(
-        default=None, metadata=doc("HTTP(S) endpoint of the recharge service's warm-up call (POST).")
-    )
-    lead: Duration = field(
-        default=Duration(300), metadata=doc("Issue the warm-up this long before a ramp starts.", unit="s")
-    )
-    ramp_threshold: float = field(
-        default=0.3,
-        metadata=doc("A ramp is a forecast rise above this fraction within rampWindow (0.3 = +30%).",
-                     unit="fraction"),
-    )
-    ramp_window: Duration = field(
-        default=Duration(3600), metadata=doc("Span over which the rise is measured.", unit="s")
-    )
-    lookahead: Duration = field(
-        default=Duration(7200), metadata=doc("How far ahead of now ramps are looked for.", unit="s")
-    )
-    new_replicas: bool = field(default=True, metadata=doc("Also warm up when replicas are added."))
-    timeout: Duration = field(default=Duration(5), metadata=doc("Timeout of one warm-up call.", unit="s"))
-    retries: int = field(default=2, metadata=doc("Retries of a failed warm-up call.", unit="count"))
+    config_path = "controller.warmup"
 
-    def __post_init__(self) -> None:
-        p = "controller.warmup"
-        if self.url is not None:
-            check(
-                self.url.startswith(("http://", "https://")),
-                f"{p}.url",
-                f"must start with http:// or https://, got {self.url!r}",
-            )
-        check(self.lead >= 0, f"{p}.lead", "must not be negative")
-        check(
-            0 < self.ramp_threshold <= 10, f"{p}.rampThreshold",
-            f"must be in (0, 10], got {self.ramp_threshold}"
-        )
-        check(self.ramp_window > 0, f"{p}.rampWindow", "must be positive")
-        check(self.lookahead > 0, f"{p}.lookahead", "must be positive")
-        check(self.timeout > 0, f"{p}.timeout", "must be positive")
-        check(0 <= self.retries <= 10, f"{p}.retries", f"must be in 0..10, got {self.retries}")
+    enabled: bool = Field(False, description="Plan and issue warm-up calls (`run` needs url).")
+    url: str | None = Field(
+        None, description="HTTP(S) endpoint of the recharge service's warm-up call (POST).",
+    )
+    lead: Annotated[Duration, Between("0s", "1d")] = Field(
+        Duration(300), description="Issue the warm-up this long before a ramp starts.",
+        json_schema_extra={"unit": "s"},
+    )
+    ramp_threshold: float = Field(
+        0.3, gt=0, le=10,
+        description="A ramp is a forecast rise above this fraction within rampWindow (0.3 = +30%).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    ramp_window: Annotated[Duration, Between("0s", "7d", open_low=True)] = Field(
+        Duration(3600), description="Span over which the rise is measured.", json_schema_extra={"unit": "s"},
+    )
+    lookahead: Annotated[Duration, Between("0s", "7d", open_low=True)] = Field(
+        Duration(7200), description="How far ahead of now ramps are looked for.",
+        json_schema_extra={"unit": "s"},
+    )
+    new_replicas: bool = Field(True, description="Also warm up when replicas are added.")
+    timeout: Annotated[Duration, Between("0s", "5m", open_low=True)] = Field(
+        Duration(5), description="Timeout of one warm-up call.", json_schema_extra={"unit": "s"},
+    )
+    retries: int = Field(
+        2, ge=0, le=10, description="Retries of a failed warm-up call.", json_schema_extra={"unit": "count"},
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {url!r}")
+        return url
 
 
-@dataclass(frozen=True)
-class LevelCorrectionConfig:
+class LevelCorrectionConfig(ConfigModel):
     """Online level correction ("nowcast"): scale the near-term forecast by the live load's sustained ratio.
 
     Every decision with a fresh load sample compares it with the forecast mean (``yhat``) of the current
@@ -242,175 +236,166 @@ class LevelCorrectionConfig:
     missing or stale.
     """
 
-    enabled: bool = field(default=True, metadata=doc("Correct the forecast level from the live load."))
-    window: Duration = field(
-        default=Duration(1800),
-        metadata=doc("Time constant of the average (a cut is released six times faster).", unit="s"),
+    config_path = "controller.levelCorrection"
+
+    enabled: bool = Field(True, description="Correct the forecast level from the live load.")
+    window: Annotated[Duration, Between("0s", "7d", open_low=True)] = Field(
+        Duration(1800), description="Time constant of the average (a cut is released six times faster).",
+        json_schema_extra={"unit": "s"},
     )
-    sustain: Duration = field(
-        default=Duration(1800),
-        metadata=doc("How long the ratio must stay beyond deadband on one side before it is applied.",
-                     unit="s"),
+    sustain: Annotated[Duration, Between("0s", "7d")] = Field(
+        Duration(1800),
+        description="How long the ratio must stay beyond deadband on one side before it is applied.",
+        json_schema_extra={"unit": "s"},
     )
-    deadband: float = field(
-        default=0.15,
-        metadata=doc("Ratios within 1 +- deadband count as on forecast (no correction).", unit="fraction"),
+    deadband: float = Field(
+        0.15, ge=0, lt=1, description="Ratios within 1 +- deadband count as on forecast (no correction).",
+        json_schema_extra={"unit": "fraction"},
     )
-    min_factor: float = field(
-        default=0.6, metadata=doc("Lowest factor the forecast is scaled by (0.6 = -40%).", unit="factor")
+    min_factor: float = Field(
+        0.6, gt=0, le=1, description="Lowest factor the forecast is scaled by (0.6 = -40%).",
+        json_schema_extra={"unit": "factor"},
     )
-    max_factor: float = field(
-        default=1.5, metadata=doc("Highest factor the forecast is scaled by (1.5 = +50%).", unit="factor")
+    max_factor: float = Field(
+        1.5, ge=1, le=10, description="Highest factor the forecast is scaled by (1.5 = +50%).",
+        json_schema_extra={"unit": "factor"},
     )
 
-    def __post_init__(self) -> None:
-        p = "controller.levelCorrection"
-        check(self.window > 0, f"{p}.window", "must be positive")
-        check(self.sustain >= 0, f"{p}.sustain", "must not be negative")
-        check(0 <= self.deadband < 1, f"{p}.deadband", f"must be in [0, 1), got {self.deadband}")
-        check(
-            0 < self.min_factor <= 1, f"{p}.minFactor", f"must be in (0, 1], got {self.min_factor}"
-        )
-        check(
-            1 <= self.max_factor <= 10, f"{p}.maxFactor", f"must be in [1, 10], got {self.max_factor}"
-        )
 
-
-@dataclass(frozen=True)
-class LoadConfig:
+class LoadConfig(ConfigModel):
     """Where the live request rate comes from (the reactive safety net)."""
 
-    kind: Literal["prometheus", "file"] = field(
-        default="prometheus",
-        metadata=doc(
-            "'prometheus': instant query against the top-level source.prometheus connection; "
-            "'file': the last value of a CSV/Parquet history (replays, tests)."
-        ),
-    )
-    query: str | None = field(
-        default=None, metadata=doc("PromQL returning the current request rate (prometheus).", unit="req/s")
-    )
-    path: str | None = field(default=None, metadata=doc("History file (file kind)."))
-    time_column: str | None = field(default=None, metadata=doc("Time column of the file (auto-detected)."))
-    value_column: str | None = field(default=None, metadata=doc("Value column of the file (auto-detected)."))
+    config_path = "controller.load"
 
-    def __post_init__(self) -> None:
+    kind: Literal["prometheus", "file"] = Field(
+        "prometheus",
+        description="'prometheus': instant query against the top-level source.prometheus connection; "
+        "'file': the last value of a CSV/Parquet history (replays, tests).",
+    )
+    query: str | None = Field(
+        None, description="PromQL returning the current request rate (prometheus).",
+        json_schema_extra={"unit": "req/s"},
+    )
+    path: str | None = Field(None, description="History file (file kind).")
+    time_column: str | None = Field(None, description="Time column of the file (auto-detected).")
+    value_column: str | None = Field(None, description="Value column of the file (auto-detected).")
+
+    @model_validator(mode="after")
+    def _source_given(self) -> Self:
         if self.kind == "prometheus":
-            check(bool(self.query), "controller.load.query", "is required when kind is prometheus")
+            check(bool(self.query), "query", "is required when kind is prometheus")
         else:
-            check(bool(self.path), "controller.load.path", "is required when kind is file")
+            check(bool(self.path), "path", "is required when kind is file")
+        return self
 
 
-@dataclass(frozen=True)
-class ControllerConfig:
+class ControllerConfig(ConfigModel):
     """The ``controller`` section. Only ``capacityPerReplica`` is required for offline use."""
 
-    capacity_per_replica: float = field(
-        metadata=doc("Request rate one replica serves within its SLO.", unit="req/s")
-    )
-    target: TargetConfig | None = field(
-        default=None, metadata=doc("The Deployment to scale; required by `run`.")
-    )
-    load: LoadConfig | None = field(
-        default=None, metadata=doc("The live request rate source; required by `run` (the safety net).")
-    )
-    headroom: float = field(
-        default=0.1,
-        metadata=doc(
-            "Margin above the forecast mean: the forecast need is the larger of the peak upper band and "
-            "the mean x (1 + headroom), never both stacked; the reactive need is observed x (1 + headroom) "
-            "(0.1 = +10%).",
-            unit="fraction",
-        ),
-    )
-    min_replicas: int = field(default=2, metadata=doc("Never fewer replicas than this.", unit="replicas"))
-    max_replicas: int = field(
-        default=50, metadata=doc("Never more replicas than this (see maxCapacity).", unit="replicas")
-    )
-    startup: Duration = field(
-        default=Duration(60), metadata=doc("Time from scale-up to a replica being ready.", unit="s")
-    )
-    warmup_time: Duration = field(
-        default=Duration(30), metadata=doc("Time a ready replica needs to warm its caches.", unit="s")
-    )
-    tolerance: float = field(
-        default=0.1,
-        metadata=doc(
-            "Ignore scale-downs smaller than this fraction of current replicas (scale-ups always proceed).",
-            unit="fraction",
-        ),
-    )
-    behavior: BehaviorConfig = field(
-        default_factory=BehaviorConfig, metadata=doc("Rate limits and stabilisation, as in HPA behavior.")
-    )
-    forecast_max_age: Duration = field(
-        default=Duration(3 * 3600),
-        metadata=doc("An older forecast is ignored: reactive scaling, no scale-down.", unit="s"),
-    )
-    load_max_age: Duration = field(
-        default=Duration(120),
-        metadata=doc("An older load sample counts as missing: forecast only, no scale-down.", unit="s"),
-    )
-    max_capacity: Literal["honour", "exceed"] = field(
-        default="honour",
-        metadata=doc("When demand needs more than maxReplicas: 'honour' caps at maxReplicas, 'exceed' allows "
-                     "up to maxReplicas + burstBuffer; both warn."),
-    )
-    burst_buffer: int = field(
-        default=0, metadata=doc("Replicas allowed above maxReplicas in 'exceed' mode.", unit="replicas")
-    )
-    interval: Duration = field(default=Duration(30), metadata=doc("Period of the control loop.", unit="s"))
-    dry_run: bool = field(default=False, metadata=doc("Decide and report, but never change the target."))
-    pause_annotation: str = field(
-        default="recharge-autoscaler.io/paused",
-        metadata=doc("When this annotation is 'true' on the target, the controller leaves it alone."),
-    )
-    decision_annotation: str = field(
-        default="recharge-autoscaler.io/decision",
-        metadata=doc("Annotation on the target where the last decision (replicas, reason) is recorded."),
-    )
-    leader_election: LeaderElectionConfig = field(
-        default_factory=LeaderElectionConfig, metadata=doc("Leader election among controller replicas.")
-    )
-    warmup: WarmupConfig = field(default_factory=WarmupConfig, metadata=doc("Cache warm-up calls."))
-    level_correction: LevelCorrectionConfig = field(
-        default_factory=LevelCorrectionConfig,
-        metadata=doc("Scale the near-term forecast by the sustained ratio of live load to forecast."),
-    )
-    health_port: int = field(default=8080, metadata=doc("Port of /healthz and /readyz.", unit="port"))
-    metrics_port: int = field(default=9090, metadata=doc("Port of /metrics (Prometheus).", unit="port"))
+    config_path = SECTION
 
-    def __post_init__(self) -> None:
-        p = SECTION
-        check(
-            math.isfinite(self.capacity_per_replica) and self.capacity_per_replica > 0,
-            f"{p}.capacityPerReplica",
-            f"must be a positive number of requests per second, got {self.capacity_per_replica}",
+    capacity_per_replica: Annotated[float, Explain("must be a positive number of requests per second")] = (
+        Field(
+            gt=0, description="Request rate one replica serves within its SLO.",
+            json_schema_extra={"unit": "req/s"},
         )
-        check(0 <= self.headroom <= 10, f"{p}.headroom", f"must be in 0..10 (fraction), got {self.headroom}")
-        check(self.min_replicas >= 0, f"{p}.minReplicas", f"must be >= 0, got {self.min_replicas}")
-        check(self.max_replicas >= 1, f"{p}.maxReplicas", f"must be >= 1, got {self.max_replicas}")
+    )
+    target: TargetConfig | None = Field(None, description="The Deployment to scale; required by `run`.")
+    load: LoadConfig | None = Field(
+        None, description="The live request rate source; required by `run` (the safety net).",
+    )
+    headroom: float = Field(
+        0.1,
+        ge=0,
+        le=10,
+        description="Margin above the forecast mean: the forecast need is the larger of the peak upper band "
+        "and the mean x (1 + headroom), never both stacked; the reactive need is observed x (1 + headroom) "
+        "(0.1 = +10%).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    min_replicas: int = Field(
+        2, ge=0, description="Never fewer replicas than this.", json_schema_extra={"unit": "replicas"},
+    )
+    max_replicas: int = Field(
+        50, ge=1, description="Never more replicas than this (see maxCapacity).",
+        json_schema_extra={"unit": "replicas"},
+    )
+    startup: Annotated[Duration, Between("0s", "1h")] = Field(
+        Duration(60), description="Time from scale-up to a replica being ready.",
+        json_schema_extra={"unit": "s"},
+    )
+    warmup_time: Annotated[Duration, Between("0s", "1h")] = Field(
+        Duration(30), description="Time a ready replica needs to warm its caches.",
+        json_schema_extra={"unit": "s"},
+    )
+    tolerance: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        description="Ignore scale-downs smaller than this fraction of current replicas (scale-ups always "
+        "proceed).",
+        json_schema_extra={"unit": "fraction"},
+    )
+    behavior: BehaviorConfig = Field(
+        default_factory=BehaviorConfig, description="Rate limits and stabilisation, as in HPA behavior.",
+    )
+    forecast_max_age: Annotated[Duration, Between("0s", "366d", open_low=True)] = Field(
+        Duration(3 * 3600), description="An older forecast is ignored: reactive scaling, no scale-down.",
+        json_schema_extra={"unit": "s"},
+    )
+    load_max_age: Annotated[Duration, Between("0s", "1d", open_low=True)] = Field(
+        Duration(120), description="An older load sample counts as missing: forecast only, no scale-down.",
+        json_schema_extra={"unit": "s"},
+    )
+    max_capacity: Literal["honour", "exceed"] = Field(
+        "honour",
+        description="When demand needs more than maxReplicas: 'honour' caps at maxReplicas, 'exceed' allows "
+        "up to maxReplicas + burstBuffer; both warn.",
+    )
+    burst_buffer: int = Field(
+        0, ge=0, description="Replicas allowed above maxReplicas in 'exceed' mode.",
+        json_schema_extra={"unit": "replicas"},
+    )
+    interval: Annotated[Duration, Between("0s", "1h", open_low=True)] = Field(
+        Duration(30), description="Period of the control loop.", json_schema_extra={"unit": "s"},
+    )
+    dry_run: bool = Field(False, description="Decide and report, but never change the target.")
+    pause_annotation: NonEmptyStr = Field(
+        "recharge-autoscaler.io/paused",
+        description="When this annotation is 'true' on the target, the controller leaves it alone.",
+    )
+    decision_annotation: NonEmptyStr = Field(
+        "recharge-autoscaler.io/decision",
+        description="Annotation on the target where the last decision (replicas, reason) is recorded.",
+    )
+    leader_election: LeaderElectionConfig = Field(
+        default_factory=LeaderElectionConfig, description="Leader election among controller replicas.",
+    )
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig, description="Cache warm-up calls.")
+    level_correction: LevelCorrectionConfig = Field(
+        default_factory=LevelCorrectionConfig,
+        description="Scale the near-term forecast by the sustained ratio of live load to forecast.",
+    )
+    health_port: Port = Field(
+        8080, description="Port of /healthz and /readyz.", json_schema_extra={"unit": "port"},
+    )
+    metrics_port: Port = Field(
+        9090, description="Port of /metrics (Prometheus).", json_schema_extra={"unit": "port"},
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
         check(
             self.max_replicas >= self.min_replicas,
-            f"{p}.maxReplicas",
+            "maxReplicas",
             f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}",
         )
-        check(self.startup >= 0, f"{p}.startup", "must not be negative")
-        check(self.warmup_time >= 0, f"{p}.warmupTime", "must not be negative")
-        check(0 <= self.tolerance < 1, f"{p}.tolerance", f"must be in [0, 1), got {self.tolerance}")
-        check(self.forecast_max_age > 0, f"{p}.forecastMaxAge", "must be positive")
-        check(self.load_max_age > 0, f"{p}.loadMaxAge", "must be positive")
-        check(self.burst_buffer >= 0, f"{p}.burstBuffer", f"must be >= 0, got {self.burst_buffer}")
-        check(self.interval > 0, f"{p}.interval", "must be positive")
-        check(bool(self.pause_annotation.strip()), f"{p}.pauseAnnotation", "must not be empty")
-        check(bool(self.decision_annotation.strip()), f"{p}.decisionAnnotation", "must not be empty")
-        for key, port in (("healthPort", self.health_port), ("metricsPort", self.metrics_port)):
-            check(1 <= port <= 65535, f"{p}.{key}", f"must be a TCP port in 1..65535, got {port}")
         check(
             self.health_port != self.metrics_port,
-            f"{p}.metricsPort",
+            "metricsPort",
             f"must differ from healthPort ({self.health_port})",
         )
+        return self
 
     # Derived values the decision core and the loop use, as timedeltas.
     @cached_property
@@ -477,16 +462,8 @@ class ControllerConfig:
 
 
 def parse_controller_config(data: object) -> ControllerConfig:
-    """Build a ControllerConfig from the plain mapping of the ``controller`` section."""
-    return build(ControllerConfig, data, SECTION)
+    """Build a ControllerConfig from the plain mapping of the ``controller`` section.
 
-
-def load_controller_config(path: str | Path) -> ControllerConfig:
-    """Read the ``controller`` section of the YAML config file at ``path``.
-
-    Raises ConfigError (a UserError) naming the file when the section is missing and naming the dotted field
-    for any invalid value.
+    The whole config file is read by :func:`controller.configfile.load_controller_config`.
     """
-    data = load_yaml(path)
-    check(SECTION in data, str(path), f"has no '{SECTION}' section (needed by the controller)")
-    return parse_controller_config(data[SECTION])
+    return parse(ControllerConfig, data, SECTION)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Generate docs/configuration.md from the config dataclasses, so the reference never drifts from the code.
+"""Generate docs/configuration.md from the config models, so the reference never drifts from the code.
 
-Each entry of SECTIONS names a top-level YAML key and the dataclass that reads it (``module:Class``); the
-table rows come from :func:`forecaster.configbase.describe`, i.e. from each field's ``doc()`` metadata.
-To document a new section, add a line to SECTIONS and re-run:
+Each entry of SECTIONS names a top-level YAML key and the model that reads it; the table rows come from
+:func:`forecaster.configschema.describe_fields`, i.e. from each field's ``Field(description=...)``, its unit
+(``json_schema_extra={"unit": ...}``), its allowed range and its default. To document a new section, add
+a line to SECTIONS and re-run:
 
     .venv/bin/python scripts/gen-config-docs.py            # rewrite docs/configuration.md
     .venv/bin/python scripts/gen-config-docs.py --check    # exit 1 if the file is out of date (CI)
@@ -12,32 +13,36 @@ To document a new section, add a line to SECTIONS and re-run:
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import importlib
 import inspect
 import sys
-import typing
 from pathlib import Path
+
+from pydantic import BaseModel
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
-
-from forecaster.configbase import describe  # noqa: E402
-from forecaster.durations import format_duration  # noqa: E402
+from controller.config import ControllerConfig  # noqa: E402
+from forecaster.configschema import describe_fields  # noqa: E402
+from forecaster.job.config import (  # noqa: E402
+    ForecastConfig,
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    SourceConfig,
+    StoreConfig,
+)
 
 OUTPUT = ROOT / "docs" / "configuration.md"
 
-# (top-level key, "module:Class", optional) - optional sections are skipped while their module does not exist.
-SECTIONS: list[tuple[str, str, bool]] = [
-    ("source", "forecaster.job.config:SourceConfig", False),
-    ("forecast", "forecaster.job.config:ForecastConfig", False),
-    ("store", "forecaster.job.config:StoreConfig", False),
-    ("schedule", "forecaster.job.config:ScheduleConfig", False),
-    ("metrics", "forecaster.job.config:MetricsConfig", False),
-    ("logging", "forecaster.job.config:LoggingConfig", False),
-    ("controller", "controller.config:ControllerConfig", True),
+SECTIONS: list[tuple[str, type[BaseModel]]] = [
+    ("source", SourceConfig),
+    ("forecast", ForecastConfig),
+    ("store", StoreConfig),
+    ("schedule", ScheduleConfig),
+    ("metrics", MetricsConfig),
+    ("logging", LoggingConfig),
+    ("controller", ControllerConfig),
 ]
 
 INTRO = """\
@@ -45,65 +50,20 @@ INTRO = """\
 
 One YAML file configures the forecast job (`recharge-autoscaler forecast-job --config FILE`) and the
 controller (`controller` section). It is validated when a command starts: an unknown key, a wrong type or
-an out-of-range value stops the command with one line naming the field, e.g.
-`config.yaml: source.prometheus.step: cannot parse '5 minutes'; use a number with a unit ...`.
+an out-of-range value stops the command (exit 2) with one line naming the field, e.g.
+`config.yaml: source.prometheus.step: cannot parse '5 minutes'; use a number with a unit ...` or
+`config.yaml: controller.maxReplica: unknown field; did you mean maxReplicas? ...`.
 
-- Keys are camelCase. Durations are written `30s`, `5m`, `2h`, `7d` or a number of seconds.
+- Keys are camelCase. Durations are written `30s`, `5m`, `2h`, `7d` or a number of seconds; each has an
+  allowed range (below), so a value such as `1000000d` is refused when the file is read.
 - Relative paths are resolved against the directory of the config file.
 - Secret file paths can be overridden by environment variables: `RECHARGE_PROMETHEUS_BEARER_TOKEN_FILE`,
   `RECHARGE_PROMETHEUS_PASSWORD_FILE`, `RECHARGE_PROMETHEUS_CA_FILE`.
 - A complete example is `data/sample-config.yaml` (what `make run` uses).
 
-This page is generated from the code by `scripts/gen-config-docs.py`; edit the field documentation there.
+This page is generated from the config models by `scripts/gen-config-docs.py`; edit the field
+documentation in the code.
 """
-
-
-def _load(spec: str) -> type | None:
-    module, _, name = spec.partition(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
-    return getattr(mod, name, None)
-
-
-def _default(type_name: str, default: str) -> str:
-    if default in ("", "(required)"):
-        return default or "-"
-    if default == "None":
-        return "unset"
-    if default in ("True", "False"):
-        return default.lower()
-    if type_name.startswith("duration"):
-        try:
-            return format_duration(pd.Timedelta(seconds=float(default)))
-        except ValueError:
-            return default
-    return default
-
-
-def _rows(cls: type, prefix: str) -> list[tuple[str, str, str, str]]:
-    """describe(), also descending into optional sub-sections (``prometheus: PrometheusConfig | None``)."""
-    hints = typing.get_type_hints(cls)
-    by_key = {prefix + key: f for f in dataclasses.fields(cls) if f.init for key in [_key(f)]}
-    out: list[tuple[str, str, str, str]] = []
-    for row in describe(cls, prefix):
-        out.append(row)
-        f = by_key.get(row[0])
-        if f is None or not row[1].startswith("section"):
-            continue
-        inner = [a for a in typing.get_args(hints[f.name]) if dataclasses.is_dataclass(a)]
-        if inner and isinstance(inner[0], type):
-            out.extend(_rows(inner[0], row[0] + "."))
-    return out
-
-
-def _key(f: dataclasses.Field[typing.Any]) -> str:
-    from forecaster.configbase import key_of
-
-    return key_of(f)
 
 
 def _cell(text: str) -> str:
@@ -112,23 +72,16 @@ def _cell(text: str) -> str:
 
 def render() -> str:
     out = [INTRO]
-    for key, spec, optional in SECTIONS:
-        cls = _load(spec)
-        if cls is None:
-            if optional:
-                continue
-            raise SystemExit(f"gen-config-docs: cannot import {spec}")
-        assert dataclasses.is_dataclass(cls)
-        summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+    for key, model in SECTIONS:
+        summary = (inspect.getdoc(model) or "").split("\n\n")[0].replace("\n", " ")
         out.append(f"## `{key}`\n\n{summary}\n")
         out.append("| key | type | default | description |")
         out.append("|---|---|---|---|")
-        for path, type_name, default, text in _rows(cls, f"{key}."):
-            if type_name.startswith("section"):
-                out.append(f"| **`{path}`** | section | | {_cell(text)} |")
-                continue
-            shown = _cell(_default(type_name, default))
-            out.append(f"| `{path}` | {_cell(type_name)} | {shown} | {_cell(text)} |")
+        for row in describe_fields(model, f"{key}."):
+            name = f"**`{row.key}`**" if row.section else f"`{row.key}`"
+            default = f"`{row.default}`" if row.section and row.default else row.default
+            cells = [name, _cell(row.type), _cell(default), _cell(row.description)]
+            out.append(" ".join(["|", " | ".join(cells), "|"]).replace("|  |", "| |"))
         out.append("")
     out.extend(_job_metrics())
     return "\n".join(out).rstrip() + "\n"
@@ -162,8 +115,10 @@ def main() -> int:
     if args.check:
         current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
         if current != text:
-            print(f"{OUTPUT.relative_to(ROOT)} is out of date; run: python scripts/gen-config-docs.py",
-                  file=sys.stderr)
+            print(
+                f"{OUTPUT.relative_to(ROOT)} is out of date; run: python scripts/gen-config-docs.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)

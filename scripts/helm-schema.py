@@ -1,8 +1,10 @@
 """Generate helm/recharge-autoscaler/values.schema.json (JSON Schema draft-07) for the chart's values.
 
-The schema is written as Python here because it is mostly repetition (durations, closed objects, names);
-``--check`` fails when the committed file differs, and tests/helm/test_chart_values.py checks that its
-product sections list exactly the fields of the product's config dataclasses.
+The product sections (source, forecast, store, schedule, metrics, logging, controller) are generated from
+the config models (:func:`forecaster.configschema.json_schema`), then narrowed to what the chart renders
+in a cluster (:data:`IN_CLUSTER`: a ConfigMap store only, names the templates fill in when left empty,
+rules across fields as if/then). The chart-only parts (image, Deployment, CronJob, RBAC, ...) are written
+here. ``--check`` fails when the committed file differs.
 
 Usage: python scripts/helm-schema.py [--check]
 """
@@ -14,18 +16,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OUT = Path(__file__).resolve().parent.parent / "helm" / "recharge-autoscaler" / "values.schema.json"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-DUR_RE = r"^((\d+(\.\d+)?[smhdw])+|\d+(\.\d+)?)$"
+from controller.config import ControllerConfig  # noqa: E402
+from forecaster.configschema import json_schema  # noqa: E402
+from forecaster.job.config import (  # noqa: E402
+    ForecastConfig,
+    LoggingConfig,
+    MetricsConfig,
+    ScheduleConfig,
+    SourceConfig,
+    StoreConfig,
+)
+
+OUT = ROOT / "helm" / "recharge-autoscaler" / "values.schema.json"
+
 Schema = dict[str, Any]
-
-
-def dur(d: str) -> Schema:
-    """A product duration: seconds as a number, or text like 30s, 5m, 2h, 7d."""
-    return {
-        "description": d + " Duration: a number of seconds or e.g. 30s, 5m, 2h, 7d.",
-        "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DUR_RE}],
-    }
+DROP = object()
+"""In :data:`IN_CLUSTER`, removes the key from the generated schema."""
 
 
 def s(d: str, **kw: Any) -> Schema:
@@ -86,8 +95,6 @@ def secret_ref(d: str, keyname: str) -> Schema:
     )
 
 
-DNS1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-K8SNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 qty = {"anyOf": [{"type": "string"}, {"type": "number"}]}
 resources = obj(
     "Container resources.",
@@ -108,293 +115,157 @@ probe = obj(
     },
 )
 
-prom = obj(
-    "Prometheus connection.",
-    {
-        "url": s(
-            "Base URL of the Prometheus HTTP API.",
-            anyOf=[{"maxLength": 0}, {"pattern": "^https?://[^/\\s]+"}],
-        ),
-        "query": s("PromQL returning one series (the request rate)."),
-        "step": dur("Resolution of range queries."),
-        "timeout": dur("Read timeout of one request."),
-        "connectTimeout": dur("Connect timeout."),
-        "retries": i("Extra attempts after transient failures.", minimum=0, maximum=10),
-        "backoff": dur("First retry delay."),
-        "maxBackoff": dur("Upper bound of one retry delay."),
-        "maxPointsPerRequest": i("Most samples per series per request.", minimum=2, maximum=11000),
-        "insecureSkipVerify": b("Skip TLS verification."),
-        "headers": {
-            "type": "object",
-            "description": "Extra HTTP headers.",
-            "additionalProperties": {"type": "string"},
-        },
-        "bearerTokenFile": ns("Bearer token file in the pod."),
-        "caFile": ns("CA bundle file in the pod."),
-        "basicAuth": {
-            "type": ["object", "null"],
-            "description": "Basic auth with a password file you mount yourself "
-            "(prefer prometheusAuth.basicAuth).",
-            "additionalProperties": False,
-            "required": ["username", "passwordFile"],
-            "properties": {
-                "username": s("User name.", minLength=1),
-                "passwordFile": s("Password file.", minLength=1),
-            },
-        },
-    },
-)
-filesrc = {
-    "type": ["object", "null"],
-    "description": "File history source.",
-    "additionalProperties": False,
-    "required": ["path"],
-    "properties": {
-        "path": s("History file inside the pod.", minLength=1),
-        "timeColumn": ns("Time column."),
-        "valueColumn": ns("Value column."),
-        "timezone": s("Zone of zone-less timestamps."),
-    },
+
+DNS1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+K8SNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+EMPTY_OR_NAMESPACE = {"anyOf": [{"maxLength": 0}, {"pattern": DNS1123, "maxLength": 63}], "minLength": DROP}
+
+SECTIONS = {
+    "source": SourceConfig,
+    "forecast": ForecastConfig,
+    "store": StoreConfig,
+    "schedule": ScheduleConfig,
+    "metrics": MetricsConfig,
+    "logging": LoggingConfig,
+    "controller": ControllerConfig,
 }
-source = obj(
-    "History source of the forecast job.",
-    {
-        "kind": {"enum": ["prometheus", "file"], "description": "History source kind."},
-        "prometheus": prom,
-        "file": filesrc,
-    },
-    required=("kind",),
-    allOf=[
-        {
-            "if": {"properties": {"kind": {"const": "prometheus"}}},
-            "then": {
-                "properties": {
-                    "prometheus": {
-                        "required": ["url", "query"],
-                        "properties": {"url": {"minLength": 1}, "query": {"minLength": 1}},
+
+# How the chart narrows the product's schema: values it fills in when empty, what a cluster cannot use, and
+# rules across fields that the models check in code. Merged into the generated sections key by key.
+IN_CLUSTER: Schema = {
+    "source": {
+        "description": "History source of the forecast job.",
+        "allOf": [
+            {
+                "if": {"properties": {"kind": {"const": "prometheus"}}},
+                "then": {
+                    "properties": {
+                        "prometheus": {
+                            "required": ["url", "query"],
+                            "properties": {"url": {"minLength": 1}, "query": {"minLength": 1}},
+                        }
                     }
-                }
-            },
-        },
-        {
-            "if": {"properties": {"kind": {"const": "file"}}},
-            "then": {"required": ["file"], "properties": {"file": {"type": "object"}}},
-        },
-    ],
-)
-calendar = obj(
-    "Event calendar.",
-    {
-        "country": ns("Holidays country code."),
-        "subdivision": ns("Holidays subdivision."),
-        "chineseCalendar": b("Use chinese-calendar for CN."),
-        "monthStart": b("Month starts as events."),
-        "paydays": arr("Paydays (days of month).", i("", minimum=1, maximum=31)),
-        "promotionsFile": ns("Promotions YAML file in the pod."),
-    },
-)
-forecast = obj(
-    "What to forecast and how.",
-    {
-        "horizon": dur("Forecast horizon."),
-        "interval": dur("Forecast interval."),
-        "history": dur("History window."),
-        "model": s("Model alias or auto.", minLength=1),
-        "bandLevel": n("Band coverage.", minimum=0.5, maximum=0.99),
-        "folds": {"type": ["integer", "null"], "minimum": 1, "maximum": 20, "description": "Backtest folds."},
-        "candidates": {
-            "type": ["array", "null"],
-            "items": {"type": "string", "minLength": 1},
-            "minItems": 1,
-            "description": "Models auto may pick or blend; null = the fast default set.",
-        },
-        "timezone": s("IANA zone of the traffic.", minLength=1),
-        "calendar": calendar,
-    },
-)
-store = obj(
-    "Forecast store (a ConfigMap in a cluster).",
-    {
-        "kind": {"enum": ["configmap"], "description": "Only 'configmap' is supported in a cluster."},
-        "configmap": obj(
-            "Forecast ConfigMap.",
-            {
-                "name": s(
-                    "ConfigMap name; empty = <fullname>-forecast.",
-                    anyOf=[{"maxLength": 0}, {"pattern": K8SNAME, "maxLength": 253}],
-                ),
-                "namespace": s(
-                    "Namespace; empty = release namespace.",
-                    anyOf=[{"maxLength": 0}, {"pattern": DNS1123, "maxLength": 63}],
-                ),
-                "key": s("Data key.", minLength=1, pattern=r"^[-._a-zA-Z0-9]+$"),
-            },
-        ),
-    },
-    required=("kind", "configmap"),
-)
-schedule = obj(
-    "Forecast schedule.",
-    {
-        "cron": s("Five-field crontab.", pattern=r"^\s*\S+(\s+\S+){4}\s*$"),
-        "timezone": s("Zone of the cron.", minLength=1),
-        "misfireGraceTime": dur("Misfire grace time."),
-        "runOnStart": b("Run at start."),
-    },
-)
-metrics = obj(
-    "Forecast job /metrics (in-process mode).",
-    {
-        "enabled": b("Serve /metrics."),
-        "port": i("Port (a fixed port in a pod).", minimum=1, maximum=65535),
-        "address": s("Listen address."),
-    },
-)
-logging = obj(
-    "Logging.",
-    {
-        "level": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR"], "description": "Log level."},
-        "json": b("JSON lines."),
-    },
-)
-policy = obj(
-    "Scaling policy.",
-    {
-        "type": {"enum": ["Pods", "Percent"]},
-        "value": i("Amount.", minimum=1),
-        "periodSeconds": i("Period.", minimum=1, maximum=1800),
-    },
-    required=("type", "value"),
-)
-rules = obj(
-    "Scaling rules.",
-    {
-        "policies": arr("Policies.", policy),
-        "selectPolicy": {"enum": ["Max", "Min", "Disabled"]},
-        "stabilizationWindowSeconds": i("Stabilisation window.", minimum=0, maximum=3600),
-    },
-    required=("policies",),
-)
-controller = obj(
-    "The controller section of the product config.",
-    {
-        "target": obj(
-            "Scale target.",
-            {
-                "name": {
-                    "type": "string",
-                    "description": "Deployment name (required).",
-                    "minLength": 1,
-                    "pattern": K8SNAME,
                 },
-                "namespace": s(
-                    "Namespace; empty = release namespace.",
-                    anyOf=[{"maxLength": 0}, {"pattern": DNS1123, "maxLength": 63}],
-                ),
-                "kind": {"enum": ["Deployment"]},
-                "mode": {"enum": ["hpa", "scale"], "description": "hpa or scale."},
-                "hpaName": {"type": ["string", "null"], "pattern": K8SNAME, "description": "HPA name."},
             },
-            required=("name",),
-        ),
-        "load": obj(
-            "Live load source.",
             {
-                "kind": {"enum": ["prometheus", "file"]},
-                "query": ns("PromQL of the current rate."),
-                "path": ns("History file."),
-                "timeColumn": ns("Time column."),
-                "valueColumn": ns("Value column."),
+                "if": {"properties": {"kind": {"const": "file"}}},
+                "then": {"required": ["file"], "properties": {"file": {"type": "object"}}},
             },
-            required=("kind",),
-            allOf=[
-                {
-                    "if": {"properties": {"kind": {"const": "prometheus"}}},
-                    "then": {
-                        "required": ["query"],
-                        "properties": {"query": {"type": "string", "minLength": 1}},
+        ],
+        "properties": {
+            "prometheus": {
+                "required": DROP,  # the chart's defaults leave url and query empty; the if/then above asks
+                "properties": {"url": {"anyOf": [{"maxLength": 0}, {"pattern": "^https?://[^/\\s]+"}]}},
+            },
+        },
+    },
+    "forecast": {"description": "What to forecast and how.", "properties": {"timezone": {"minLength": 1}}},
+    "store": {
+        "description": "Forecast store (a ConfigMap in a cluster).",
+        "required": ["kind", "configmap"],
+        "properties": {
+            "kind": {"enum": ["configmap"], "description": "Only 'configmap' is supported in a cluster."},
+            "file": DROP,
+            "configmap": {
+                "type": "object",
+                "required": DROP,
+                "properties": {
+                    "name": {
+                        "description": "ConfigMap name; empty = <fullname>-forecast.",
+                        "anyOf": [{"maxLength": 0}, {"pattern": K8SNAME, "maxLength": 253}],
+                        "minLength": DROP,
+                    },
+                    "namespace": {
+                        **EMPTY_OR_NAMESPACE,
+                        "type": "string",
+                        "description": "Namespace; empty = release namespace.",
+                    },
+                    "key": {"pattern": r"^[-._a-zA-Z0-9]+$"},
+                    "kubeconfig": DROP,
+                    "context": DROP,
+                },
+            },
+        },
+    },
+    "schedule": {
+        "properties": {"cron": {"pattern": r"^\s*\S+(\s+\S+){4}\s*$"}, "timezone": {"minLength": 1}}
+    },
+    "metrics": {"properties": {"port": {"minimum": 1, "description": "Port (a fixed port in a pod)."}}},
+    "controller": {
+        "description": "The controller section of the product config.",
+        "required": ["target", "capacityPerReplica"],
+        "properties": {
+            "target": {
+                "type": "object",
+                "properties": {
+                    "name": {"pattern": K8SNAME, "description": "Deployment name (required)."},
+                    "namespace": {
+                        **EMPTY_OR_NAMESPACE,
+                        "description": "Namespace; empty = release namespace.",
+                    },
+                    "hpaName": {"pattern": K8SNAME},
+                },
+            },
+            "load": {
+                "type": "object",
+                "required": ["kind"],
+                "allOf": [
+                    {
+                        "if": {"properties": {"kind": {"const": "prometheus"}}},
+                        "then": {
+                            "required": ["query"],
+                            "properties": {"query": {"type": "string", "minLength": 1}},
+                        },
+                    },
+                    {
+                        "if": {"properties": {"kind": {"const": "file"}}},
+                        "then": {
+                            "required": ["path"],
+                            "properties": {"path": {"type": "string", "minLength": 1}},
+                        },
+                    },
+                ],
+            },
+            "leaderElection": {
+                "properties": {
+                    "leaseName": {
+                        "description": "Lease name; empty = <fullname>-leader.",
+                        "anyOf": [{"maxLength": 0}, {"pattern": K8SNAME}],
+                        "minLength": DROP,
+                    },
+                    "leaseNamespace": {
+                        "description": "Lease namespace; empty = target namespace.",
+                        "anyOf": [{"type": "null"}, {"maxLength": 0}, {"pattern": DNS1123}],
                     },
                 },
-                {
-                    "if": {"properties": {"kind": {"const": "file"}}},
-                    "then": {
-                        "required": ["path"],
-                        "properties": {"path": {"type": "string", "minLength": 1}},
-                    },
-                },
-            ],
-        ),
-        "capacityPerReplica": n("req/s one replica serves (required).", exclusiveMinimum=0),
-        "headroom": n("Capacity margin over the forecast mean.", minimum=0, maximum=10),
-        "minReplicas": i("Replica floor.", minimum=0),
-        "maxReplicas": i("Replica ceiling.", minimum=1),
-        "startup": dur("Pod start-up time."),
-        "warmupTime": dur("Cache warm-up time."),
-        "tolerance": n("Scale-down damping fraction.", minimum=0, exclusiveMaximum=1),
-        "behavior": obj("HPA-style behavior.", {"scaleUp": rules, "scaleDown": rules}),
-        "levelCorrection": obj(
-            "Online correction of the forecast level from the live load.",
-            {
-                "enabled": b("Correct the forecast level from the live load."),
-                "window": dur("Time constant of the average."),
-                "sustain": dur("How long a miss must last before it is applied."),
-                "deadband": n("Ratios within 1 +- deadband are on forecast.", minimum=0, exclusiveMaximum=1),
-                "minFactor": n("Lowest factor applied to the forecast.", exclusiveMinimum=0, maximum=1),
-                "maxFactor": n("Highest factor applied to the forecast.", minimum=1, maximum=10),
             },
-        ),
-        "forecastMaxAge": dur("Forecast staleness limit."),
-        "loadMaxAge": dur("Load staleness limit."),
-        "maxCapacity": {"enum": ["honour", "exceed"]},
-        "burstBuffer": i("Replicas above max in exceed mode.", minimum=0),
-        "interval": dur("Loop period."),
-        "dryRun": b("Never change the target."),
-        "pauseAnnotation": s("Pause annotation.", minLength=1),
-        "decisionAnnotation": s("Decision annotation.", minLength=1),
-        "leaderElection": obj(
-            "Leader election.",
-            {
-                "enabled": b("Elect a leader."),
-                "leaseName": s(
-                    "Lease name; empty = <fullname>-leader.", anyOf=[{"maxLength": 0}, {"pattern": K8SNAME}]
-                ),
-                "leaseNamespace": {
-                    "type": ["string", "null"],
-                    "description": "Lease namespace; empty = target namespace.",
-                    "anyOf": [{"type": "null"}, {"maxLength": 0}, {"pattern": DNS1123}],
-                },
-                "leaseDuration": dur("Lease duration."),
-                "renewDeadline": dur("Renew deadline."),
-                "retryPeriod": dur("Retry period."),
-            },
-        ),
-        "warmup": obj(
-            "Cache warm-up.",
-            {
-                "enabled": b("Issue warm-up calls."),
-                "url": {
-                    "type": ["string", "null"],
-                    "pattern": "^https?://",
-                    "description": "Warm-up endpoint.",
-                },
-                "lead": dur("Lead."),
-                "rampThreshold": n("Ramp threshold.", exclusiveMinimum=0, maximum=10),
-                "rampWindow": dur("Ramp window."),
-                "lookahead": dur("Lookahead."),
-                "newReplicas": b("Warm new replicas."),
-                "timeout": dur("Call timeout."),
-                "retries": i("Retries.", minimum=0, maximum=10),
-            },
-            cond={
+            "warmup": {
                 "if": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]},
                 "then": {"required": ["url"], "properties": {"url": {"type": "string"}}},
+                "properties": {"url": {"pattern": "^https?://"}},
             },
-        ),
-        "healthPort": port("Port of /healthz and /readyz."),
-        "metricsPort": port("Port of /metrics."),
+        },
     },
-    required=("target", "capacityPerReplica"),
-)
+}
+
+
+def merge(node: Schema, changes: Schema) -> Schema:
+    """``node`` with ``changes`` merged: mappings recursively, :data:`DROP` removes, other values replace."""
+    out = dict(node)
+    for key, value in changes.items():
+        if value is DROP:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def product_sections() -> Schema:
+    """The product's config sections as the chart accepts them."""
+    return {key: merge(json_schema(model), IN_CLUSTER.get(key, {})) for key, model in SECTIONS.items()}
+
 
 schema: Schema = {
     "$schema": "http://json-schema.org/draft-07/schema#",
@@ -541,13 +412,7 @@ schema: Schema = {
                 "ca": secret_ref("CA bundle Secret.", "key"),
             },
         ),
-        "source": source,
-        "forecast": forecast,
-        "store": store,
-        "schedule": schedule,
-        "metrics": metrics,
-        "logging": logging,
-        "controller": controller,
+        **product_sections(),
     },
 }
 # image.tag: forbid 'latest'

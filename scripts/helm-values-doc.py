@@ -82,7 +82,7 @@ def schema_type(schema: dict[str, Any], dotted: str) -> str:
         if node is None:
             return ""
     if "enum" in node:
-        return " \\| ".join(f"`{v}`" for v in node["enum"])
+        return " \\| ".join("`null`" if v is None else f"`{v}`" for v in node["enum"])
     if "anyOf" in node and "pattern" in json.dumps(node["anyOf"]) and "number" in json.dumps(node["anyOf"]):
         return "duration"
     if "anyOf" in node and all("type" in alt for alt in node["anyOf"]):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from controller.cli import build_parser
-from controller.config import load_controller_config
+from controller.configfile import load_controller_config
 from forecaster.job.config import load_job_config
 from tests.support.tools import REPO_ROOT
 

@@ -14,11 +14,11 @@ Bad flag values raise :class:`~forecaster.errors.UserError` naming the flag.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 from typing import Any
 
-from controller.config import ControllerConfig, load_controller_config
+from controller.config import ControllerConfig
+from controller.configfile import load_controller_config
 from forecaster.configbase import Duration
 from forecaster.durations import parse_duration
 from forecaster.errors import ConfigError, UserError
@@ -140,10 +140,10 @@ def calendar_from_args(args: argparse.Namespace) -> EventCalendar:
 
 
 _FLAGS = {
-    "calendar.country": "--country",
-    "calendar.subdivision": "--subdivision",
-    "calendar.chineseCalendar": "--chinese-calendar",
-    "calendar.paydays": "--paydays",
+    "forecast.calendar.country": "--country",
+    "forecast.calendar.subdivision": "--subdivision",
+    "forecast.calendar.chineseCalendar": "--chinese-calendar",
+    "forecast.calendar.paydays": "--paydays",
 }
 
 
@@ -170,8 +170,7 @@ def parse_fraction(text: str, *, what: str) -> float:
 
 def _default(name: str) -> Any:
     """The config model's default of ``name``: the one default every subcommand and the chart share."""
-    (f,) = [f for f in dataclasses.fields(ControllerConfig) if f.name == name]
-    return f.default
+    return ControllerConfig.model_fields[name].get_default(call_default_factory=True)
 
 
 def _show(name: str) -> str:
@@ -253,11 +252,16 @@ def controller_config(args: argparse.Namespace, *, ignore: tuple[str, ...] = ())
         raise UserError(f"--max-replicas ({hi}) must be >= --min-replicas ({lo})")
     if hasattr(args, "no_warmup"):
         warm = base.warmup if base else ControllerConfig(capacity_per_replica=1.0).warmup
-        changes["warmup"] = dataclasses.replace(warm, enabled=not args.no_warmup)
+        changes["warmup"] = warm.evolve(enabled=not args.no_warmup)
     try:
-        return dataclasses.replace(base, **changes) if base else ControllerConfig(**changes)
+        return base.evolve(**changes) if base else ControllerConfig(**changes)
     except UserError as exc:
-        raise UserError(f"{exc} (from the command-line flags)") from None
+        text = str(exc)
+        for name in changes:  # a flag's value out of the config field's range: name the flag
+            key = f"controller.{ControllerConfig.model_fields[name].alias}: "
+            if text.startswith(key):
+                raise UserError(f"--{name.replace('_', '-')}: {text.removeprefix(key)}") from None
+        raise UserError(f"{text} (from the command-line flags)") from None
 
 
 def check_initial_replicas(args: argparse.Namespace) -> None:

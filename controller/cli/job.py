@@ -70,8 +70,8 @@ def _setup_logging(args: argparse.Namespace, cfg: JobConfig) -> None:
     level = args.log_level
     if level == "WARNING":  # the flag's default: let the config (or the mode) decide
         level = cfg.logging.level or ("WARNING" if args.once else "INFO")
-    if level != args.log_level or (cfg.logging.json and not args.log_json):
-        setup_logging(level, json_lines=args.log_json or cfg.logging.json)
+    if level != args.log_level or (cfg.logging.json_lines and not args.log_json):
+        setup_logging(level, json_lines=args.log_json or cfg.logging.json_lines)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from controller.adapters.health import ControllerMetrics, HealthServer, HealthState
-from controller.config import ControllerConfig, load_controller_config
+from controller.config import ControllerConfig
+from controller.configfile import load_controller_config
 from controller.loop import (
     ConfigMapStateStore,
     ControlLoop,
@@ -35,12 +35,12 @@ from controller.loop import (
 )
 from controller.ports import EventSink, LoadSource
 from forecaster.adapters.kube import pod_namespace
-from forecaster.configbase import Duration, build, check, load_yaml
+from forecaster.configbase import Duration, check, load_yaml, parse
 from forecaster.errors import ConfigError
 from forecaster.ports import ForecastStore
 
 if TYPE_CHECKING:
-    from forecaster.adapters.prometheus import PrometheusConfig
+    from forecaster.adapters.prometheus_config import PrometheusConfig
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ def build_store(raw: dict[str, Any], base: Path, api_client: Any, default_ns: st
     check(
         "store" in raw, "store", "section is required by `run` (where the forecast job writes the forecast)"
     )
-    store = build(StoreConfig, raw["store"], "store")
+    store = parse(StoreConfig, raw["store"], "store")
     if store.file is not None:
-        store = replace(store, file=replace(store.file, path=_resolve(base, store.file.path)))
+        store = store.evolve(file=store.file.evolve(path=_resolve(base, store.file.path)))
     from forecaster.adapters.store import open_store
 
     return open_store(store, api_client=api_client, default_namespace=default_ns)
@@ -110,7 +110,8 @@ def build_load(cfg: ControllerConfig, raw: dict[str, Any], base: Path) -> LoadSo
         return FileLoad(
             _resolve(base, load.path), time_column=load.time_column, value_column=load.value_column
         )
-    from forecaster.adapters.prometheus import PrometheusConfig, PrometheusSource, with_env_overrides
+    from forecaster.adapters.prometheus import PrometheusSource
+    from forecaster.adapters.prometheus_config import PrometheusConfig, with_env_overrides
 
     prom = (raw.get("source") or {}).get("prometheus")
     check(
@@ -118,7 +119,7 @@ def build_load(cfg: ControllerConfig, raw: dict[str, Any], base: Path) -> LoadSo
         "source.prometheus",
         "is required when controller.load.kind is prometheus (the connection the live query uses)",
     )
-    pcfg = with_env_overrides(build(PrometheusConfig, prom, "source.prometheus"), os.environ)
+    pcfg = with_env_overrides(parse(PrometheusConfig, prom, "source.prometheus"), os.environ)
     assert load.query is not None
     return PrometheusLoad(PrometheusSource(live_load_connection(pcfg, float(cfg.interval))), load.query)
 
@@ -137,8 +138,7 @@ def live_load_connection(pcfg: PrometheusConfig, interval: float) -> PrometheusC
     connect = min(float(pcfg.connect_timeout), budget / 2)
     read = min(float(pcfg.timeout), budget - connect)
     backoff = min(float(pcfg.backoff), 1.0, interval / 20)
-    return replace(
-        pcfg,
+    return pcfg.evolve(
         timeout=Duration(read),
         connect_timeout=Duration(connect),
         retries=min(pcfg.retries, 1),

@@ -19,7 +19,6 @@ readied the row), and
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 from typing import Any
 
@@ -65,8 +64,8 @@ def build_plan(
     t0 = start - lead_ticks * tick
     n_ticks = int((end - t0) / tick)
     horizon = end - min(forecast.created_at, t0)
-    cfg = dataclasses.replace(
-        config, forecast_max_age=Duration(max(float(config.forecast_max_age), horizon.total_seconds() + 1)),
+    cfg = config.evolve(
+        forecast_max_age=Duration(max(float(config.forecast_max_age), horizon.total_seconds() + 1)),
     )
     state = ControllerState(replicas=initial_replicas)
     stamps = [i.ds for i in ivs]

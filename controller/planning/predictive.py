@@ -17,7 +17,6 @@ benchmark); it is imported lazily so this module stays free of model libraries.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,8 +67,7 @@ class PredictivePolicy:
 
     def effective_config(self, params: SimParams) -> ControllerConfig:
         """The controller config with the simulated cluster's capacity, timing and limits."""
-        cfg = dataclasses.replace(
-            self.config,
+        cfg = self.config.evolve(
             capacity_per_replica=params.capacity_per_replica,
             startup=Duration(params.startup.total_seconds()),
             warmup_time=Duration(params.warmup_time.total_seconds()),
@@ -79,7 +77,7 @@ class PredictivePolicy:
         )
         need_age = (self.refit + pd.Timedelta(hours=1)).total_seconds()
         if float(cfg.forecast_max_age) < need_age:
-            cfg = dataclasses.replace(cfg, forecast_max_age=Duration(need_age))
+            cfg = cfg.evolve(forecast_max_age=Duration(need_age))
         return cfg
 
     def run(self, trace: Trace, params: SimParams) -> PolicyRun:

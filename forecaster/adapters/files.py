@@ -8,35 +8,31 @@ forecasts the horizon right after the file's last sample rather than after the w
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import pandas as pd
+from pydantic import Field
 
-from forecaster.configbase import check, doc
+from forecaster.configbase import ConfigModel, NonEmptyStr
 from forecaster.errors import SourceError
 
 
-@dataclass(frozen=True)
-class FileSourceConfig:
+class FileSourceConfig(ConfigModel):
     """A history file: CSV (optionally .gz) or Parquet with a time column and a value column."""
 
-    path: str = field(
-        metadata=doc("History file; a relative path is resolved against the config file's directory.")
-    )
-    time_column: str | None = field(
-        default=None,
-        metadata=doc("Time column; auto-detected among ds, timestamp, time, date_time when unset."),
-    )
-    value_column: str | None = field(
-        default=None, metadata=doc("Value column; auto-detected among y, value when unset.")
-    )
-    timezone: str = field(
-        default="UTC",
-        metadata=doc("Zone of zone-less timestamps in the file (IANA name, e.g. Asia/Jakarta)."),
-    )
+    config_path = "source.file"
 
-    def __post_init__(self) -> None:
-        check(bool(self.path), "source.file.path", "must not be empty")
+    path: NonEmptyStr = Field(
+        description="History file; a relative path is resolved against the config file's directory."
+    )
+    time_column: str | None = Field(
+        None, description="Time column; auto-detected among ds, timestamp, time, date_time when unset."
+    )
+    value_column: str | None = Field(
+        None, description="Value column; auto-detected among y, value when unset."
+    )
+    timezone: str = Field(
+        "UTC", description="Zone of zone-less timestamps in the file (IANA name, e.g. Asia/Jakarta)."
+    )
 
 
 class FileSource:

@@ -6,7 +6,8 @@ window is split into chunks on one step-aligned grid and merged back without dup
 boundaries. Missing samples stay missing (NaN on the regular grid), never zeros: a model must not learn an
 outage as a quiet night. Counter resets are left to PromQL (``rate()``/``increase()``).
 
-Transport concerns live here too: bearer tokens and basic-auth passwords read from files (re-read when the
+The connection settings (:class:`PrometheusConfig`) live in :mod:`forecaster.adapters.prometheus_config`.
+Transport concerns live here: bearer tokens and basic-auth passwords read from files (re-read when the
 file changes, so rotated Kubernetes tokens are picked up), a custom CA bundle, TLS verification on by
 default, timeouts, and bounded retries with exponential backoff and jitter for 5xx, timeouts and connection
 errors only. Secrets never reach a log line or an error message.
@@ -20,154 +21,21 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pandas as pd
 import requests
 
-from forecaster.configbase import Duration, check, doc
+from forecaster.adapters.prometheus_config import PrometheusConfig
+from forecaster.adapters.prometheus_config import safe_url as _safe_url
 from forecaster.durations import format_duration
 from forecaster.errors import ConfigError, SourceError
 
 log = logging.getLogger(__name__)
 
-MAX_POINTS_PER_SERIES = 11_000
-"""Prometheus rejects a range query whose (end - start) / step exceeds this."""
-
-ENV_BEARER_TOKEN_FILE = "RECHARGE_PROMETHEUS_BEARER_TOKEN_FILE"
-ENV_PASSWORD_FILE = "RECHARGE_PROMETHEUS_PASSWORD_FILE"
-ENV_CA_FILE = "RECHARGE_PROMETHEUS_CA_FILE"
-
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True)
-class BasicAuthConfig:
-    """HTTP basic authentication; the password is read from a file so it never sits in the config."""
-
-    username: str = field(metadata=doc("User name for HTTP basic authentication."))
-    password_file: str = field(
-        metadata=doc(
-            "File holding the password (trailing newline ignored); re-read when it changes. "
-            f"Overridable with ${ENV_PASSWORD_FILE}."
-        )
-    )
-
-    def __post_init__(self) -> None:
-        check(bool(self.username), "source.prometheus.basicAuth.username", "must not be empty")
-        check(bool(self.password_file), "source.prometheus.basicAuth.passwordFile", "must not be empty")
-
-
-@dataclass(frozen=True)
-class PrometheusConfig:
-    """Where and how to query Prometheus (or a compatible API: Thanos, Mimir, VictoriaMetrics)."""
-
-    url: str = field(
-        metadata=doc("Base URL of the Prometheus HTTP API, e.g. http://prometheus:9090 (no /api/v1).")
-    )
-    query: str = field(
-        default="",
-        metadata=doc(
-            "PromQL expression returning exactly ONE series: the recharge request rate, e.g. "
-            'sum(rate(http_requests_total{service="recharge"}[5m])). '
-            "Aggregate with sum() if it returns several."
-        ),
-    )
-    step: Duration = field(
-        default=Duration(300),
-        metadata=doc(
-            "Resolution of range queries: one sample per step. Also the history's interval.", unit="s"
-        ),
-    )
-    timeout: Duration = field(
-        default=Duration(30),
-        metadata=doc(
-            "Read timeout of one HTTP request, also sent to Prometheus as the query timeout.", unit="s"
-        ),
-    )
-    connect_timeout: Duration = field(default=Duration(5), metadata=doc("TCP/TLS connect timeout.", unit="s"))
-    retries: int = field(
-        default=3,
-        metadata=doc("Extra attempts after a 5xx, 429, timeout or connection error (never after other 4xx)."),
-    )
-    backoff: Duration = field(
-        default=Duration(1),
-        metadata=doc("First retry delay; doubles on each retry, with random jitter of up to half.", unit="s"),
-    )
-    max_backoff: Duration = field(
-        default=Duration(30), metadata=doc("Upper bound of one retry delay.", unit="s")
-    )
-    max_points_per_request: int = field(
-        default=MAX_POINTS_PER_SERIES,
-        metadata=doc(
-            "Most samples per series in one range request; longer windows are split. At most 11000."
-        ),
-    )
-    bearer_token_file: str | None = field(
-        default=None,
-        metadata=doc(
-            "File holding a bearer token (e.g. a projected service-account token); re-read when it changes. "
-            f"Overridable with ${ENV_BEARER_TOKEN_FILE}."
-        ),
-    )
-    basic_auth: BasicAuthConfig | None = field(
-        default=None, metadata=doc("HTTP basic authentication (username + passwordFile).")
-    )
-    ca_file: str | None = field(
-        default=None,
-        metadata=doc(f"PEM bundle of CAs that sign the server certificate. Overridable with ${ENV_CA_FILE}."),
-    )
-    insecure_skip_verify: bool = field(
-        default=False, metadata=doc("Skip TLS certificate verification. Only for testing; logs a warning.")
-    )
-    headers: dict[str, str] = field(
-        default_factory=dict,
-        metadata=doc("Extra HTTP headers, e.g. X-Scope-OrgID for multi-tenant Mimir/Cortex. Never logged."),
-    )
-
-    def __post_init__(self) -> None:
-        p = "source.prometheus"
-        parts = urlsplit(self.url)
-        check(
-            parts.scheme in ("http", "https") and bool(parts.netloc),
-            f"{p}.url",
-            f"expected an http:// or https:// URL, got {_safe_url(self.url)!r}",
-        )
-        check(self.step > 0, f"{p}.step", "must be positive")
-        check(self.timeout > 0, f"{p}.timeout", "must be positive")
-        check(self.connect_timeout > 0, f"{p}.connectTimeout", "must be positive")
-        check(0 <= self.retries <= 10, f"{p}.retries", f"must be between 0 and 10, got {self.retries}")
-        check(self.backoff >= 0, f"{p}.backoff", "must not be negative")
-        check(self.max_backoff >= self.backoff, f"{p}.maxBackoff", "must be at least backoff")
-        check(
-            2 <= self.max_points_per_request <= MAX_POINTS_PER_SERIES,
-            f"{p}.maxPointsPerRequest",
-            f"must be between 2 and {MAX_POINTS_PER_SERIES}, got {self.max_points_per_request}",
-        )
-        check(
-            not (self.bearer_token_file and self.basic_auth),
-            f"{p}.bearerTokenFile",
-            "set either bearerTokenFile or basicAuth, not both",
-        )
-
-
-def with_env_overrides(cfg: PrometheusConfig, environ: Mapping[str, str]) -> PrometheusConfig:
-    """Apply the ``RECHARGE_PROMETHEUS_*_FILE`` environment variables (secret paths mounted by the chart)."""
-    changes: dict[str, Any] = {}
-    if environ.get(ENV_BEARER_TOKEN_FILE):
-        changes["bearer_token_file"] = environ[ENV_BEARER_TOKEN_FILE]
-    if environ.get(ENV_CA_FILE):
-        changes["ca_file"] = environ[ENV_CA_FILE]
-    if environ.get(ENV_PASSWORD_FILE):
-        if cfg.basic_auth is None:
-            raise ConfigError(
-                f"source.prometheus.basicAuth: ${ENV_PASSWORD_FILE} is set but basicAuth.username "
-                "is not configured"
-            )
-        changes["basic_auth"] = replace(cfg.basic_auth, password_file=environ[ENV_PASSWORD_FILE])
-    return replace(cfg, **changes) if changes else cfg
 
 
 @dataclass(frozen=True)
@@ -477,17 +345,6 @@ def _epoch(ts: pd.Timestamp) -> float:
 def _iso(ts: pd.Timestamp) -> str:
     t = pd.Timestamp(ts)
     return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).isoformat()
-
-
-def _safe_url(url: str) -> str:
-    """The URL without any user:password@ part."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
 def _short(exc: BaseException) -> str:

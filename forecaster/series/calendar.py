@@ -19,14 +19,14 @@ import datetime as dt
 import importlib
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, Self
 
 import pandas as pd
+from pydantic import Field, model_validator
 
-from forecaster.configbase import check, doc, read_yaml
+from forecaster.configbase import ConfigModel, Explain, FieldError, check, read_yaml
 from forecaster.errors import ConfigError
 
 EVENT_COLUMNS = ["name", "kind", "start", "end", "uplift"]
@@ -36,34 +36,39 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _PERCENT = re.compile(r"^([+-]?\d+(?:\.\d+)?)\s*%$")
 
 
-@dataclass(frozen=True)
-class CalendarConfig:
+class CalendarConfig(ConfigModel):
     """Which events the forecast should know about."""
 
-    country: str | None = field(default=None, metadata=doc(
+    config_path = "forecast.calendar"
+
+    country: str | None = Field(None, description=(
         "Public holidays of this country: ISO 3166 code known to the holidays package (ID, IN, US, ...)."))
-    subdivision: str | None = field(default=None, metadata=doc(
+    subdivision: str | None = Field(None, description=(
         "Region of the country for regional holidays (e.g. US state CA, India state MH); needs country."))
-    chinese_calendar: bool = field(default=False, metadata=doc(
+    chinese_calendar: bool = Field(False, description=(
         "Use chinese-calendar for China's official holidays (install the 'chinese' extra)."))
-    month_start: bool = field(default=True, metadata=doc(
+    month_start: bool = Field(True, description=(
         "Mark the first day of every month as an event (recharges peak when monthly bundles renew)."))
-    paydays: list[int] = field(default_factory=list, metadata=doc(
-        "Days of the month that are paydays, 1..31; 31 means the last day of every month.",
-        unit="day of month"))
-    promotions_file: str | None = field(default=None, metadata=doc(
+    paydays: Annotated[list[Annotated[int, Field(ge=1, le=31)]],
+                       Explain("must be a day of the month 1..31 (31 = last day)")] = Field(
+        default_factory=list,
+        description="Days of the month that are paydays, 1..31; 31 means the last day of every month.",
+        json_schema_extra={"unit": "day of month"})
+    promotions_file: str | None = Field(None, description=(
         "YAML file of declared promotions: list of {name, start, end, uplift}; uplift 1.5 or '+50%'."))
 
-    def __post_init__(self) -> None:
-        check(self.subdivision is None or bool(self.country), "calendar.subdivision",
-              "needs calendar.country")
-        for i, day in enumerate(self.paydays):
-            check(isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 31,
-                  f"calendar.paydays[{i}]", f"must be a day of the month 1..31 (31 = last day), got {day!r}")
-        check(not self.chinese_calendar or (self.country or "CN").upper() == "CN", "calendar.chineseCalendar",
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        check(self.subdivision is None or bool(self.country), "subdivision", "needs calendar.country")
+        check(not self.chinese_calendar or (self.country or "CN").upper() == "CN", "chineseCalendar",
               f"applies to China only (country CN or unset), but country is {self.country!r}")
         if self.country:
-            _country_holidays(self.country, self.subdivision, [], what="calendar")
+            try:
+                _country_holidays(self.country, self.subdivision, [], what="calendar")
+            except ConfigError as exc:  # "calendar.country: ..." -> relative to this section
+                key, _, message = str(exc).partition(": ")
+                raise FieldError(key.removeprefix("calendar."), message) from None
+        return self
 
 
 def _country_holidays(country: str, subdivision: str | None, years: list[int], *, what: str) -> Any:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
-from controller.config import (
-    ControllerConfig,
-    ScalingPolicy,
-    load_controller_config,
-    parse_controller_config,
-)
-from forecaster.configbase import Duration, describe
+from controller.config import ControllerConfig, ScalingPolicy, parse_controller_config
+from controller.configfile import load_controller_config
+from forecaster.configbase import Duration, models_in
+from forecaster.configschema import describe_fields
 from forecaster.errors import ConfigError, UserError
 
 FULL = {
@@ -95,13 +92,45 @@ BAD = [
     ("min-negative", "minReplicas", -1, "controller.minReplicas: must be >= 0"),
     ("headroom-negative", "headroom", -0.1, "controller.headroom"),
     ("tolerance-one", "tolerance", 1.0, "controller.tolerance"),
-    ("unknown-key", "maxReplica", 3, "controller.maxReplica: unknown field"),
+    ("unknown-key", "maxReplica", 3, "controller.maxReplica: unknown field; did you mean maxReplicas?"),
+    (
+        "snake-case-key",
+        "max_replicas",
+        3,
+        "controller.max_replicas: unknown field; did you mean maxReplicas?",
+    ),
     ("bad-duration", "startup", "2 minutes", "controller.startup: cannot parse"),
     ("bad-mode", "target.mode", "patch", "controller.target.mode: 'patch' is not one of"),
     ("empty-target", "target.name", " ", "controller.target.name: must not be empty"),
     ("bad-max-capacity", "maxCapacity", "ignore", "controller.maxCapacity"),
     ("negative-buffer", "burstBuffer", -2, "controller.burstBuffer"),
     ("zero-interval", "interval", 0, "controller.interval: must be positive"),
+    (
+        "absurd-load-age",
+        "loadMaxAge",
+        "1000000d",
+        "controller.loadMaxAge: must be positive and at most 1d, got 1000000d",
+    ),
+    (
+        "absurd-forecast-age",
+        "forecastMaxAge",
+        "400d",
+        "controller.forecastMaxAge: must be positive and at most 366d",
+    ),
+    ("long-startup", "startup", "2h", "controller.startup: must be between 0s and 1h, got 2h"),
+    (
+        "absurd-lease",
+        "leaderElection.leaseDuration",
+        "1000000d",
+        "controller.leaderElection.leaseDuration: must be",
+    ),
+    (
+        "absurd-warmup-lead",
+        "warmup.lead",
+        "30d",
+        "controller.warmup.lead: must be between 0s and 1d, got 30d",
+    ),
+    ("absurd-level-window", "levelCorrection", {"window": "1000w"}, "levelCorrection.window: must"),
     ("policy-type", "behavior.scaleUp.policies", [{"type": "Cpu", "value": 1}],
      "controller.behavior.scaleUp.policies[0].type"),
     ("policy-value", "behavior.scaleUp.policies", [{"type": "Pods", "value": 0}], "value: must be > 0"),
@@ -139,35 +168,55 @@ def test_check_runnable(data: dict[str, Any], message: str) -> None:
         cfg.check_runnable()
 
 
+STORE = {"kind": "file", "file": {"path": "forecast.json"}}
+
+
 def test_load_from_yaml_file(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump({"store": {"kind": "file"}, "controller": FULL}))
+    path.write_text(yaml.safe_dump({"store": STORE, "controller": FULL}))
     assert load_controller_config(path) == parse_controller_config(FULL)
-    path.write_text(yaml.safe_dump({"store": {"kind": "file"}}))
+    path.write_text(yaml.safe_dump({"store": STORE}))
     with pytest.raises(ConfigError, match="has no 'controller' section"):
         load_controller_config(path)
     with pytest.raises(ConfigError, match="not found"):
         load_controller_config(tmp_path / "missing.yaml")
 
 
-def _sections(cls: type) -> list[type]:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (yaml.safe_dump({"store": {"kind": "file"}, "controller": FULL}), "store.file: required"),
+        (yaml.safe_dump({"sauce": {}, "controller": FULL}), "sauce: unknown top-level section; did you mean"),
+    ],
+    ids=["invalid-job-section", "unknown-section"],
+)
+def test_the_whole_file_is_validated_when_the_controller_reads_it(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_controller_config(path)
+    assert str(err.value).startswith(f"{path}: ") and message in str(err.value)
+
+
+def _sections(cls: type[BaseModel]) -> list[type[BaseModel]]:
     out = [cls]
-    for f in dataclasses.fields(cls):
-        for tp in (typing.get_type_hints(cls)[f.name], *typing.get_args(typing.get_type_hints(cls)[f.name])):
-            inner = typing.get_args(tp)[0] if typing.get_origin(tp) is tuple else tp
-            if dataclasses.is_dataclass(inner) and isinstance(inner, type) and inner not in out:
+    for info in cls.model_fields.values():
+        for inner in models_in(info.annotation):
+            if inner not in out:
                 out += _sections(inner)
     return out
 
 
 def test_every_field_is_documented_with_units_where_numeric() -> None:
-    rows = describe(ControllerConfig, "controller.")
+    rows = describe_fields(ControllerConfig, "controller.")
     assert len(rows) > 40
-    for key, _type, _default, text in rows:
-        assert text.strip(), f"{key} has no doc"
+    for row in rows:
+        assert row.description.strip(), f"{row.key} has no doc"
     for cls in _sections(ControllerConfig):
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            base = {hints[f.name], *typing.get_args(hints[f.name])}
+        for name, info in cls.model_fields.items():
+            base = {info.annotation, *typing.get_args(info.annotation)}
             if base & {int, float, Duration}:
-                assert f.metadata.get("unit"), f"{cls.__name__}.{f.name} needs a unit"
+                extra = info.json_schema_extra
+                assert isinstance(extra, dict) and extra.get("unit"), f"{cls.__name__}.{name} needs a unit"

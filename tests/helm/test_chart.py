@@ -271,7 +271,7 @@ def _write_config(manifests: list[Manifest], tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)
 def test_rendered_config_is_accepted_by_the_product(values: Path, tmp_path: Path) -> None:
-    from controller.config import load_controller_config
+    from controller.configfile import load_controller_config
     from forecaster.job.config import load_job_config
 
     manifests = render(values)
@@ -296,7 +296,7 @@ def test_product_wires_its_adapters_from_the_rendered_config(values: Path, tmp_p
 
     from controller.cli.job import build_source
     from controller.cli.run import build_loop
-    from controller.config import load_controller_config
+    from controller.configfile import load_controller_config
     from forecaster.job.config import load_job_config
 
     path = _write_config(render(values), tmp_path)

@@ -1,16 +1,15 @@
 """Bad values fail at `helm template`/`helm lint` with a message that names the value, before anything
 reaches a cluster: values.schema.json for types, ranges, enums and typos; template `fail`/`required` for
-rules across values. The product sections of the schema mirror the product's config dataclasses.
+rules across values. The product sections of the schema are generated from the product's config models.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from tests.helm.chartlib import CHART, HelmFailed, helm, render
 
@@ -118,28 +117,24 @@ def test_good_overrides_render() -> None:
     assert any(m["kind"] == "Deployment" and m["spec"]["replicas"] == 0 for m in manifests)
 
 
-# --- the schema mirrors the product's config dataclasses ----------------------------------------------------
+# --- the schema mirrors the product's config models ---------------------------------------------------------
 
 
 def _schema() -> dict[str, Any]:
     return dict(json.loads((CHART / "values.schema.json").read_text()))
 
 
-def _keys(cls: type) -> dict[str, Any]:
-    from forecaster.configbase import key_of
-
-    hints = typing.get_type_hints(cls)
-    return {key_of(f): hints[f.name] for f in dataclasses.fields(cls) if f.init}
+def _keys(cls: type[BaseModel]) -> dict[str, Any]:
+    return {f.alias or name: f.annotation for name, f in cls.model_fields.items()}
 
 
-def _dataclass_of(tp: Any) -> type | None:
-    for t in (tp, *typing.get_args(tp)):
-        if dataclasses.is_dataclass(t) and isinstance(t, type):
-            return t
-    return None
+def _model_of(tp: Any) -> type[BaseModel] | None:
+    from forecaster.configbase import models_in
+
+    return next(models_in(tp), None)
 
 
-def _mismatches(cls: type, node: dict[str, Any], path: str, skip: frozenset[str]) -> list[str]:
+def _mismatches(cls: type[BaseModel], node: dict[str, Any], path: str, skip: frozenset[str]) -> list[str]:
     props = node.get("properties", {})
     fields = _keys(cls)
     out = [
@@ -149,7 +144,7 @@ def _mismatches(cls: type, node: dict[str, Any], path: str, skip: frozenset[str]
     ]
     out += [f"{path}.{k}: in values.schema.json, not in the product" for k in props if k not in fields]
     for key, tp in fields.items():
-        sub = _dataclass_of(tp)
+        sub = _model_of(tp)
         if sub is not None and key in props and props[key].get("properties"):
             out += _mismatches(sub, props[key], f"{path}.{key}", skip)
     return out
@@ -159,14 +154,14 @@ def _mismatches(cls: type, node: dict[str, Any], path: str, skip: frozenset[str]
 NOT_IN_CLUSTER = frozenset({"store.file", "store.configmap.kubeconfig", "store.configmap.context"})
 
 
-def test_schema_product_sections_mirror_the_config_dataclasses() -> None:
+def test_schema_product_sections_mirror_the_config_models() -> None:
     from controller.config import ControllerConfig
     from forecaster.job.config import JobConfig
 
     schema = _schema()["properties"]
     problems = _mismatches(ControllerConfig, schema["controller"], "controller", NOT_IN_CLUSTER)
     for key, tp in _keys(JobConfig).items():
-        cls = _dataclass_of(tp)
+        cls = _model_of(tp)
         assert cls is not None
         problems += _mismatches(cls, schema[key], key, NOT_IN_CLUSTER)
     assert problems == []

@@ -2,48 +2,66 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 import yaml
 
 from controller import cli
-from controller.config import ControllerConfig
-from forecaster.configbase import Duration, key_of
-from forecaster.durations import parse_duration
+from controller.cli.args import controller_config
+from controller.config import ControllerConfig, LoadConfig, TargetConfig, WarmupConfig
+from forecaster.configbase import Duration
+from forecaster.durations import parse_seconds
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLE = REPO / "data" / "nyc_taxi_rate.csv"
 
 
-def _scalar_defaults() -> dict[str, object]:
-    out: dict[str, object] = {}
-    for f in dataclasses.fields(ControllerConfig):
-        if f.default is not dataclasses.MISSING and f.default is not None:
-            out[key_of(f)] = f.default
-    return out
+def _model_defaults() -> dict[str, Any]:
+    """Every default of the controller section (sub-sections included) as YAML keys; durations in seconds."""
+    required = {"capacity_per_replica": True, "target": {"name"}, "load": {"query"}}
+    cfg = ControllerConfig(capacity_per_replica=1, target=TargetConfig(name="x"), load=LoadConfig(query="q"))
+    return cfg.model_dump(by_alias=True, exclude=required)
+
+
+def _agree(model: Any, chart: Any, key: str) -> list[str]:
+    """Where the chart's value differs from the model's default. The chart leaves a value empty (null or "")
+    where its templates fill one in (target, lease name and namespace) or the user must give one."""
+    if chart is None or chart == "":
+        return []
+    if isinstance(model, dict) and isinstance(chart, dict):
+        return [p for k in model if k in chart for p in _agree(model[k], chart[k], f"{key}.{k}")]
+    if isinstance(model, list | tuple) and isinstance(chart, list):
+        if len(model) != len(chart):
+            return [f"{key}: chart {chart!r} != model default {model!r}"]
+        pairs = enumerate(zip(model, chart, strict=True))
+        return [p for i, (m, c) in pairs for p in _agree(m, c, f"{key}[{i}]")]
+    if isinstance(chart, str) and not isinstance(model, str):  # a duration written as text
+        chart = parse_seconds(chart)
+    return [] if chart == model else [f"{key}: chart {chart!r} != model default {model!r}"]
 
 
 def test_chart_values_use_the_config_models_defaults() -> None:
     values = yaml.safe_load((REPO / "helm" / "recharge-autoscaler" / "values.yaml").read_text())["controller"]
-    compared = 0
-    for key, default in _scalar_defaults().items():
-        if key not in values or values[key] is None:
-            continue
-        chart = values[key]
-        if isinstance(default, Duration):
-            chart = parse_duration(str(chart), what=key, allow_zero=True).total_seconds()
-        assert chart == default, f"controller.{key}: chart {values[key]!r} != model default {default!r}"
-        compared += 1
-    assert compared >= 8  # min/max replicas, start-up, warm-up, headroom, tolerance, ages, interval ...
+    defaults = _model_defaults()
+    assert _agree(defaults, values, "controller") == []
+    compared = [k for k in defaults if values.get(k) not in (None, "")]
+    assert len(compared) >= 20  # limits, timings, ages, behavior, leader election, warm-up, level correction
+
+
+def test_flags_left_out_take_the_config_models_defaults() -> None:
+    args = cli.build_parser().parse_args(["plan", "--history", str(SAMPLE), "--capacity-per-replica", "2"])
+    assert controller_config(args) == ControllerConfig(capacity_per_replica=2.0).evolve(
+        warmup=WarmupConfig(enabled=not args.no_warmup)
+    )
 
 
 @pytest.mark.parametrize("name", ["min_replicas", "max_replicas", "startup", "warmup_time", "headroom"])
 def test_flag_help_states_the_model_default(name: str, capsys: pytest.CaptureFixture[str]) -> None:
-    default = next(f.default for f in dataclasses.fields(ControllerConfig) if f.name == name)
+    default = ControllerConfig.model_fields[name].default
     shown = f"{default:g}s" if isinstance(default, Duration) else (f"{default:.0%}" if name == "headroom"
                                                                    else str(default))
     for command in ("plan", "simulate", "whatif", "report"):

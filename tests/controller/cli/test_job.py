@@ -37,7 +37,7 @@ def write_config(tmp_path: Path, **sections: Any) -> Path:
         "source": {"kind": "file", "file": {"path": "history.csv"}},
         "forecast": {"horizon": "6h", "interval": "1h", "history": "14d", "model": "seasonal_median"},
         "store": {"kind": "file", "file": {"path": "out/forecast.json"}},
-        "controller": {"ignored": "by the job"},
+        "controller": {"capacityPerReplica": 10},
         **sections,
     }
     path = tmp_path / "config.yaml"

@@ -250,7 +250,7 @@ def _prom_cfg(interval: str, **prom: Any) -> tuple[Any, dict[str, Any]]:
 def test_live_load_connection_is_bounded_inside_the_tick(interval: str, prom: dict[str, Any]) -> None:
     from controller.cli.run import build_load
     from forecaster.adapters.prometheus import PrometheusConfig
-    from forecaster.configbase import build
+    from forecaster.configbase import parse
 
     cfg, raw = _prom_cfg(interval, url="http://127.0.0.1:9", **prom)
     source = build_load(cfg, raw, Path("."))
@@ -261,7 +261,7 @@ def test_live_load_connection_is_bounded_inside_the_tick(interval: str, prom: di
     # a tick makes up to two instant queries (value and timestamp()), each with its retry
     worst = 2 * ((pc.retries + 1) * (pc.connect_timeout + pc.timeout) + pc.retries * pc.max_backoff)
     assert worst < tick
-    configured = build(PrometheusConfig, raw["source"]["prometheus"], "source.prometheus")
+    configured = parse(PrometheusConfig, raw["source"]["prometheus"], "source.prometheus")
     assert pc.timeout <= configured.timeout and pc.connect_timeout <= configured.connect_timeout
     assert pc.retries <= configured.retries and pc.url == configured.url  # only ever tighter
 
@@ -303,7 +303,7 @@ def test_forecast_configmap_namespace_default_matches_the_job(
 
     from controller.cli import run as runcli
     from controller.cli.job import build_store
-    from controller.config import load_controller_config
+    from controller.configfile import load_controller_config
     from forecaster.adapters import kube as kubeapi
     from forecaster.job.config import load_job_config
 

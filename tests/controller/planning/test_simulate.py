@@ -237,11 +237,11 @@ def test_cli_json_table(tmp_path, run_cli, capsys) -> None:
     [
         (["--policy", "magic"], "unknown policy magic"),
         (["--capacity-per-replica", "0"], "--capacity-per-replica: must be a positive rate"),
-        (["--startup", "2d"], "start-up delay"),
+        (["--startup", "2d"], "--startup: must be between 0s and 1h, got 2d"),
         (["--cron", "1,2,3"], "24 hourly"),
         (["--start", "90d"], "leaves nothing"),
     ],
-    ids=["unknown-policy", "zero-capacity", "trace-shorter-than-startup", "bad-cron", "start-beyond-trace"],
+    ids=["unknown-policy", "zero-capacity", "startup-out-of-range", "bad-cron", "start-beyond-trace"],
 )
 def test_cli_bad_input_exit_2(tmp_path, run_cli, capsys, argv: list[str], message: str) -> None:
     path = write_trace(tmp_path, [10.0] * 240)
@@ -250,6 +250,14 @@ def test_cli_bad_input_exit_2(tmp_path, run_cli, capsys, argv: list[str], messag
     err = capsys.readouterr().err
     assert rc == 2
     assert message in err and "Traceback" not in err
+
+
+def test_cli_trace_shorter_than_startup_exits_2(tmp_path, run_cli, capsys) -> None:
+    path = write_trace(tmp_path, [10.0] * 30)
+    argv = ["simulate", "--trace", path, "--capacity-per-replica", "10", "--policy", "cron"]
+    assert run_cli([*argv, "--startup", "45m"]) == 2
+    err = capsys.readouterr().err
+    assert "start-up delay" in err and "Traceback" not in err
 
 
 @pytest.mark.slow

@@ -23,14 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 import pandas as pd
 import pytest
 
-from forecaster.adapters.prometheus import (
-    ENV_BEARER_TOKEN_FILE,
-    ENV_PASSWORD_FILE,
-    BasicAuthConfig,
-    PrometheusConfig,
-    PrometheusSource,
-    with_env_overrides,
-)
+from forecaster.adapters.prometheus import PrometheusSource
+from forecaster.adapters.prometheus_config import BasicAuthConfig, PrometheusConfig
 from forecaster.errors import ConfigError, SourceError
 
 T0 = 1_700_000_100  # a multiple of 300
@@ -323,34 +317,6 @@ def test_unreadable_token_file_names_the_field(
         token.write_text(content)
     with pytest.raises(ConfigError, match=f"bearerTokenFile: .*{match}"):
         source(fake.url, bearer_token_file=str(token)).history(*window(1))
-
-
-def test_env_overrides_secret_paths(tmp_path: Path) -> None:
-    cfg = PrometheusConfig(url="http://p:9090", query="q", basic_auth=BasicAuthConfig("u", "/etc/pw"))
-    out = with_env_overrides(cfg, {ENV_PASSWORD_FILE: "/run/pw"})
-    assert out.basic_auth is not None and out.basic_auth.password_file == "/run/pw"
-    out = with_env_overrides(PrometheusConfig(url="http://p:9090"), {ENV_BEARER_TOKEN_FILE: "/run/token"})
-    assert out.bearer_token_file == "/run/token"
-    with pytest.raises(ConfigError, match="basicAuth"):
-        with_env_overrides(PrometheusConfig(url="http://p:9090"), {ENV_PASSWORD_FILE: "/run/pw"})
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "match"),
-    [
-        ({"url": "prometheus:9090"}, "source.prometheus.url"),
-        ({"url": "http://p", "max_points_per_request": 20_000}, "maxPointsPerRequest"),
-        ({"url": "http://p", "retries": -1}, "retries"),
-        (
-            {"url": "http://p", "bearer_token_file": "/t", "basic_auth": BasicAuthConfig("u", "/p")},
-            "not both",
-        ),
-    ],
-    ids=["no-scheme", "too-many-points", "negative-retries", "two-auths"],
-)
-def test_config_validation_names_the_field(kwargs: dict[str, Any], match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
-        PrometheusConfig(**kwargs)
 
 
 # -- instant queries -------------------------------------------------------------------------------

@@ -75,6 +75,14 @@ def test_defaults() -> None:
         (with_("metrics.port", 70000), "metrics.port: must be between"),
         (with_("logging.level", "LOUD"), "logging.level: 'LOUD' is not one of"),
         ({"store": MINIMAL["store"]}, "source: required field is missing"),
+        (
+            with_("source.prometheus.steps", "5m"),
+            "source.prometheus.steps: unknown field; did you mean step?",
+        ),
+        (
+            with_("forecast.history", "1000000d"),
+            "forecast.history: must be positive and at most 3650d, got 1000000d",
+        ),
     ],
     ids=[
         "top-level",
@@ -98,6 +106,8 @@ def test_defaults() -> None:
         "port",
         "log-level",
         "no-source",
+        "typo-suggestion",
+        "absurd-duration",
     ],
 )
 def test_errors_name_the_field(data: dict[str, Any], message: str) -> None:

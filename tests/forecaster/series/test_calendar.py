@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecaster.configbase import build
+from forecaster.configbase import parse
 from forecaster.errors import ConfigError, UserError
 from forecaster.series.calendar import (
     EVENT_COLUMNS,
@@ -32,7 +32,7 @@ def events(config: CalendarConfig, start: str, end: str, tz: str = "UTC") -> pd.
 def test_config_builds_from_camel_case_yaml_keys() -> None:
     data = {"country": "US", "subdivision": "CA", "monthStart": False, "paydays": [15, 31],
             "chineseCalendar": False, "promotionsFile": None}
-    cfg = build(CalendarConfig, data, "forecast.calendar")
+    cfg = parse(CalendarConfig, data, "forecast.calendar")
     assert cfg == CalendarConfig(country="US", subdivision="CA", month_start=False, paydays=[15, 31])
 
 
@@ -51,7 +51,7 @@ def test_config_builds_from_camel_case_yaml_keys() -> None:
 )
 def test_config_errors_name_the_field(data: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        build(CalendarConfig, data, "forecast.calendar")
+        parse(CalendarConfig, data, "forecast.calendar")
 
 
 def test_month_start_and_paydays_including_last_day() -> None:
