@@ -14,7 +14,7 @@ the field, e.g. ``controller.maxReplicas: must be >= minReplicas (3), got 2`` or
 
 Durations are :class:`Duration` (seconds as a float) written ``30s``, ``5m``, ``2h``, ``7d`` in YAML; each
 duration field declares its allowed range with :class:`Between`, so ``loadMaxAge: 1000000d`` is refused at
-validation instead of overflowing a timestamp later.
+validation instead of overflowing a timestamp later. :func:`read_yaml` refuses duplicate keys.
 """
 
 from __future__ import annotations
@@ -404,8 +404,33 @@ def _field_by_key(model: type[BaseModel], key: str) -> FieldInfo | None:
 # --- YAML ---------------------------------------------------------------------------------------------------
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (YAML says the last would win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key; SafeLoader reports it
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r} (first given at line {first.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path, *, what: str = "config file") -> Any:
-    """Safe-load a YAML file; a missing, unreadable or malformed one is a ConfigError naming the file."""
+    """Safe-load a YAML file; a missing, unreadable or malformed one (or one with a key given twice) is a
+    ConfigError naming the file and, for syntax errors and duplicate keys, the line."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -415,11 +440,13 @@ def read_yaml(path: str | Path, *, what: str = "config file") -> Any:
         reason = getattr(exc, "strerror", None) or exc
         raise ConfigError(f"{p}: cannot read {what} ({reason})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "syntax error"
+        if problem.startswith("found duplicate key"):
+            raise ConfigError(f"{p}: {problem.removeprefix('found ')}; the second is{at}") from None
         raise ConfigError(f"{p}: not valid YAML{at} ({problem})") from None
 
 

@@ -187,8 +187,10 @@ def test_load_from_yaml_file(tmp_path: Path) -> None:
     [
         (yaml.safe_dump({"store": {"kind": "file"}, "controller": FULL}), "store.file: required"),
         (yaml.safe_dump({"sauce": {}, "controller": FULL}), "sauce: unknown top-level section; did you mean"),
+        ("controller: {capacityPerReplica: 1}\nstore: {kind: file}\nstore: {kind: configmap}\n",
+         "duplicate key 'store' (first given at line 2); the second is at line 3"),
     ],
-    ids=["invalid-job-section", "unknown-section"],
+    ids=["invalid-job-section", "unknown-section", "duplicate-section"],
 )
 def test_the_whole_file_is_validated_when_the_controller_reads_it(
     tmp_path: Path, text: str, message: str

@@ -1,5 +1,5 @@
-"""Config models: unknown keys (with a suggestion), wrong types and ranges all name the field in one line;
-durations are readable and bounded."""
+"""Config models: unknown keys (with a suggestion), wrong types, ranges and duplicate YAML keys all name the
+field in one line; durations are readable and bounded."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Literal, Self
 import pytest
 from pydantic import Field, model_validator
 
-from forecaster.configbase import Between, ConfigModel, Duration, check, load_yaml, parse
+from forecaster.configbase import Between, ConfigModel, Duration, check, load_yaml, parse, read_yaml
 from forecaster.configschema import describe_fields
 from forecaster.errors import ConfigError
 
@@ -160,14 +160,25 @@ def test_describe_lists_every_field_with_units_and_ranges() -> None:
     [
         ("a: [1, 2", r"line \d+"),
         ("- a\n- b\n", "top level must be a mapping"),
+        ("store:\n  kind: file\nforecast: {}\nstore:\n  kind: configmap\n", r"duplicate key 'store'.*line 4"),
+        (
+            "controller:\n  minReplicas: 1\n  minReplicas: 2\n",
+            r"duplicate key 'minReplicas' \(first given at line 2\)",
+        ),
     ],
-    ids=["syntax", "not-mapping"],
+    ids=["syntax", "not-mapping", "duplicate-section", "duplicate-nested-key"],
 )
 def test_load_yaml_errors(tmp_path: Path, text: str, message: str) -> None:
     p = tmp_path / "c.yaml"
     p.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_yaml(p)
+
+
+def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("base: &b {a: 1, b: 2}\nderived:\n  <<: *b\n  b: 3\n")
+    assert read_yaml(p)["derived"] == {"a": 1, "b": 3}
 
 
 def test_load_yaml_missing(tmp_path: Path) -> None:
