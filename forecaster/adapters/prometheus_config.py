@@ -1,9 +1,10 @@
 """The Prometheus connection settings (``source.prometheus``), apart from the HTTP client that uses them.
 
 The forecast job's history queries and the controller's live-load query share one connection section. It
-is validated like every config section (:mod:`forecaster.configbase`): durations bounded, one of
-``basicAuth`` and ``bearerTokenFile``, and secret file paths overridable by the environment variables the
-Helm chart sets. Kept out of
+is validated like every config section (:mod:`forecaster.configbase`): durations bounded, at most one
+credential (a ``user:password@`` in the url, ``basicAuth``, ``bearerTokenFile`` or an ``Authorization``
+header; ``requests`` would send only one of them and silently drop the other), and secret file paths
+overridable by the environment variables the Helm chart sets. Kept out of
 :mod:`forecaster.adapters.prometheus` so that reading a config does not import the HTTP client.
 """
 
@@ -15,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from forecaster.configbase import Between, ConfigModel, Duration, NonEmptyStr, check
+from forecaster.configbase import Between, ConfigModel, Duration, FieldError, NonEmptyStr, check
 from forecaster.errors import ConfigError
 
 MAX_POINTS_PER_SERIES = 11_000
@@ -114,12 +115,29 @@ class PrometheusConfig(ConfigModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         check(self.max_backoff >= self.backoff, "maxBackoff", "must be at least backoff")
-        check(
-            not (self.bearer_token_file and self.basic_auth),
-            "bearerTokenFile",
-            "set either bearerTokenFile or basicAuth, not both",
-        )
+        given = self.credentials()
+        if len(given) > 1:
+            (first, first_what), (second, second_what) = given[:2]
+            raise FieldError(
+                second,
+                f"set either {first} or {second}, not both: {first_what} and {second_what} would be sent "
+                "as one Authorization header, so one would be silently dropped",
+            )
         return self
+
+    def credentials(self) -> list[tuple[str, str]]:
+        """The credentials configured, as (field, what it sends); more than one is a conflict."""
+        out = []
+        parts = urlsplit(self.url)
+        if parts.username is not None or parts.password is not None:
+            out.append(("url", "the user:password@ in url (Basic)"))
+        if self.basic_auth is not None:
+            out.append(("basicAuth", "basicAuth (Basic)"))
+        if self.bearer_token_file:
+            out.append(("bearerTokenFile", "bearerTokenFile (Bearer)"))
+        if any(k.lower() == "authorization" for k in self.headers):
+            out.append(("headers.Authorization", "the Authorization header"))
+        return out
 
 
 def with_env_overrides(cfg: PrometheusConfig, environ: Mapping[str, str]) -> PrometheusConfig:

@@ -1,4 +1,4 @@
-"""The Prometheus connection section: bounded durations, env overrides of secret paths."""
+"""The Prometheus connection section: bounded durations, one credential, env overrides of secret paths."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def test_env_overrides_secret_paths() -> None:
     assert out.bearer_token_file == "/run/token"
     with pytest.raises(ConfigError, match="basicAuth"):
         with_env_overrides(PrometheusConfig(url="http://p:9090"), {ENV_PASSWORD_FILE: "/run/pw"})
+    # a token mounted by the chart next to credentials in the url would silently lose to Basic: refused
+    with pytest.raises(ConfigError, match="set either url or bearerTokenFile, not both"):
+        with_env_overrides(PrometheusConfig(url="http://u:pw@p:9090"), {ENV_BEARER_TOKEN_FILE: "/run/token"})
 
 
 @pytest.mark.parametrize(
@@ -37,6 +40,18 @@ def test_env_overrides_secret_paths() -> None:
             "not both",
         ),
         (
+            {"url": "http://user:secret@p:9090", "bearer_token_file": "/t"},
+            "source.prometheus.bearerTokenFile: set either url or bearerTokenFile, not both",
+        ),
+        (
+            {"url": "http://user:secret@p:9090", "basic_auth": BasicAuthConfig("u", "/p")},
+            "source.prometheus.basicAuth: set either url or basicAuth, not both",
+        ),
+        (
+            {"url": "http://p", "basic_auth": BasicAuthConfig("u", "/p"), "headers": {"authorization": "x"}},
+            "source.prometheus.headers.Authorization: set either basicAuth or headers.Authorization",
+        ),
+        (
             {"url": "http://p", "timeout": 10**9},
             "source.prometheus.timeout: must be positive and at most 10m",
         ),
@@ -46,6 +61,9 @@ def test_env_overrides_secret_paths() -> None:
         "too-many-points",
         "negative-retries",
         "two-auths",
+        "url-credentials-and-token",
+        "url-credentials-and-basic-auth",
+        "basic-auth-and-authorization-header",
         "absurd-timeout",
     ],
 )

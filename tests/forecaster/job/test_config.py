@@ -83,6 +83,10 @@ def test_defaults() -> None:
             with_("forecast.history", "1000000d"),
             "forecast.history: must be positive and at most 3650d, got 1000000d",
         ),
+        (
+            with_("source.prometheus", {"url": "http://u:pw@p:9090", "query": "q", "bearerTokenFile": "/t"}),
+            "source.prometheus.bearerTokenFile: set either url or bearerTokenFile, not both",
+        ),
     ],
     ids=[
         "top-level",
@@ -108,6 +112,7 @@ def test_defaults() -> None:
         "no-source",
         "typo-suggestion",
         "absurd-duration",
+        "conflicting-credentials",
     ],
 )
 def test_errors_name_the_field(data: dict[str, Any], message: str) -> None:
