@@ -1,10 +1,12 @@
-"""The whole config file, validated at once when the controller's commands read it.
+"""The whole config file, validated at once wherever it is read.
 
 One YAML file configures the forecast job (``source``, ``forecast``, ``store``, ``schedule``, ``metrics``,
-``logging``) and the controller (``controller``). ``run`` and ``plan``/``simulate``/``whatif``/``report``
-with ``--config`` read it through :func:`load_config`, so a typo or an impossible value anywhere in the
-file stops them with one line naming the field (exit 2). Each command then asks for the sections it needs
-(:meth:`ConfigFile.job`, :meth:`ConfigFile.require_controller`).
+``logging``) and the controller (``controller``). Every command that reads it (``forecast-job``, ``run``,
+and ``plan``/``simulate``/``whatif``/``report`` with ``--config``) goes through :func:`load_config`, so a
+typo or an impossible value anywhere in the file stops every one of them with the same one-line error
+(exit 2), and a key given twice is refused with its line (:func:`forecaster.configbase.read_yaml`).
+Each command then asks for the sections it needs (:meth:`ConfigFile.job`,
+:meth:`ConfigFile.require_controller`).
 
 This module sits above both config models: the forecaster cannot know the controller's section, and the
 pure decision core must not import the job's adapters, so neither :mod:`forecaster.job.config` nor

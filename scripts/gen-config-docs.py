@@ -49,8 +49,9 @@ INTRO = """\
 # Configuration reference
 
 One YAML file configures the forecast job (`recharge-autoscaler forecast-job --config FILE`) and the
-controller (`controller` section). It is validated when a command starts: an unknown key, a wrong type or
-an out-of-range value stops the command (exit 2) with one line naming the field, e.g.
+controller (`controller` section). The whole file is validated whenever a command reads it (`forecast-job`,
+`run`, and `plan`/`simulate`/`whatif`/`report` with `--config`): an unknown key, a key given twice, a wrong
+type or an out-of-range value stops the command (exit 2) with one line naming the field, e.g.
 `config.yaml: source.prometheus.step: cannot parse '5 minutes'; use a number with a unit ...` or
 `config.yaml: controller.maxReplica: unknown field; did you mean maxReplicas? ...`.
 
@@ -58,7 +59,8 @@ an out-of-range value stops the command (exit 2) with one line naming the field,
   allowed range (below), so a value such as `1000000d` is refused when the file is read.
 - Relative paths are resolved against the directory of the config file.
 - Secret file paths can be overridden by environment variables: `RECHARGE_PROMETHEUS_BEARER_TOKEN_FILE`,
-  `RECHARGE_PROMETHEUS_PASSWORD_FILE`, `RECHARGE_PROMETHEUS_CA_FILE`.
+  `RECHARGE_PROMETHEUS_PASSWORD_FILE`, `RECHARGE_PROMETHEUS_CA_FILE`. Prometheus takes one credential:
+  a `user:password@` in the url, `basicAuth`, `bearerTokenFile` or an `Authorization` header, not two.
 - A complete example is `data/sample-config.yaml` (what `make run` uses).
 
 This page is generated from the config models by `scripts/gen-config-docs.py`; edit the field

@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
+from controller.configfile import load_config
 from forecaster.adapters.files import FileSource
 from forecaster.durations import format_duration
 from forecaster.errors import ConfigError, StoreError
-from forecaster.job.config import JobConfig, load_job_config
+from forecaster.job.config import JobConfig
 from forecaster.job.metrics import JobMetrics
 from forecaster.job.runner import JobRun, ScheduledJob, run_once
 from forecaster.ports import ForecastStore, HistorySource
@@ -74,8 +75,17 @@ def _setup_logging(args: argparse.Namespace, cfg: JobConfig) -> None:
         setup_logging(level, json_lines=args.log_json or cfg.logging.json_lines)
 
 
+def _job_config(path: str) -> JobConfig:
+    """The job's sections, after validating the whole file (the controller section too: one file)."""
+    try:
+        return load_config(path).job()
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}") from None
+
+
 def main(args: argparse.Namespace) -> int:
-    cfg = load_job_config(args.config)
+    cfg = _job_config(args.config)
     _setup_logging(args, cfg)
     source = build_source(cfg)
     store = build_store(cfg)

@@ -99,6 +99,48 @@ def test_once_failure_exits_non_zero_and_keeps_the_last_forecast(
     assert (tmp_path / "out" / "forecast.json").read_bytes() == stored
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "controller:\n  capacityPerReplica: 10\n  maxReplica: 5\n",
+            "controller.maxReplica: unknown field; did you mean maxReplicas?",
+        ),
+        (
+            "controller:\n  capacityPerReplica: -1\n  minReplicas: 5\n  maxReplicas: 2\n",
+            "controller.capacityPerReplica: must be a positive number of requests per second, got -1",
+        ),
+        (
+            "controller:\n  capacityPerReplica: 10\n  minReplicas: 5\n  maxReplicas: 2\n",
+            "controller.maxReplicas: must be >= minReplicas (5), got 2",
+        ),
+        ("store:\n  kind: configmap\n", "duplicate key 'store' (first given at line"),
+        (
+            "controller:\n  capacityPerReplica: 10\n  loadMaxAge: 1000000d\n",
+            "controller.loadMaxAge: must be positive and at most 1d, got 1000000d",
+        ),
+    ],
+    ids=["controller-typo", "negative-capacity", "max-below-min", "duplicate-section", "absurd-duration"],
+)
+def test_the_job_validates_the_whole_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    """The job refuses the file `plan` and `run` would refuse (issue 10 item 4): one file, one validation."""
+    config = write_config(tmp_path)
+    lines = config.read_text().splitlines(keepends=True)
+    if text.startswith("controller:"):  # replace the controller section
+        start = next(i for i, line in enumerate(lines) if line.startswith("controller:"))
+        end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith(" ")), len(lines))
+        lines[start:end] = [text]
+    else:
+        lines.append(text)
+    config.write_text("".join(lines))
+    assert main(["forecast-job", "--config", str(config), "--once"]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: " in err and message in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "forecast.json").exists()
+
+
 @pytest.mark.slow
 def test_sample_config_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """What `make run` does, with the forecast written under tmp_path instead of out/."""
