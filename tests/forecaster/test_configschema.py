@@ -3,6 +3,7 @@ future CRD, and the reference rows of docs/configuration.md."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import jsonschema
@@ -142,3 +143,58 @@ def test_reference_rows_show_section_defaults_and_ranges() -> None:
     assert "Allowed: positive and at most 1d." in rows["controller.loadMaxAge"].description
     assert rows["controller.behavior.scaleUp.policies[].periodSeconds"].type == "int"
     assert rows["controller.target"].section and rows["controller.target"].type == "section (optional)"
+
+
+@pytest.mark.kube
+def test_the_real_api_server_accepts_the_crd_schema_and_enforces_it(
+    kube_apiserver: Any, kube_namespace: str
+) -> None:
+    """A CRD whose spec is the controller section: the API server takes the schema as structural (it refuses
+    non-structural ones) and validates custom resources against it."""
+    from kubernetes import client
+    from kubernetes.client.rest import ApiException
+
+    group, plural = "config.recharge-autoscaler.io", "scalerspecs"
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "singular": "scalerspec", "kind": "ScalerSpec"},
+            "versions": [{
+                "name": "v1alpha1", "served": True, "storage": True,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object", "properties": {"spec": openapi_schema(ControllerConfig)},
+                }},
+            }],
+        },
+    }  # fmt: skip
+    with kube_apiserver.api_client() as api:
+        ext = client.ApiextensionsV1Api(api)
+        ext.create_custom_resource_definition(crd)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status = ext.read_custom_resource_definition(crd["metadata"]["name"]).status
+            if any(c.type == "Established" and c.status == "True" for c in (status.conditions or [])):
+                break
+            time.sleep(0.2)
+        objects = client.CustomObjectsApi(api)
+
+        def create(name: str, spec: dict[str, Any]) -> Any:
+            meta = {"name": name}
+            body = {"apiVersion": f"{group}/v1alpha1", "kind": "ScalerSpec", "metadata": meta, "spec": spec}
+            return objects.create_namespaced_custom_object(group, "v1alpha1", kube_namespace, plural, body)
+
+        scale_up = {"policies": [{"type": "Pods", "value": 4}]}
+        good = {"capacityPerReplica": 120, "target": {"name": "recharge"}, "startup": "2m", "interval": 30,
+                "behavior": {"scaleUp": scale_up}, "warmup": {"url": None}}
+        stored = create("good", good)
+        assert stored["spec"]["startup"] == "2m" and stored["spec"]["interval"] == 30
+        for name, bad in (("zero-capacity", {"capacityPerReplica": 0}),
+                          ("bad-duration", {"capacityPerReplica": 1, "loadMaxAge": "2 minutes"}),
+                          ("bad-mode", {"capacityPerReplica": 1, "target": {"name": "r", "mode": "patch"}})):
+            with pytest.raises(ApiException) as err:
+                create(name, bad)
+            assert err.value.status == 422, name
