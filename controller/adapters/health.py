@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,52 +30,117 @@ PREFIX = "recharge_autoscaler"
 
 
 class ControllerMetrics:
-    """Prometheus metrics of the live loop, in their own registry."""
+    """Prometheus metrics of the live loop, in their own registry.
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    ``scope`` names labels that every metric carries in front of its own, e.g. ``("namespace", "scaler")``
+    for the fleet, where one registry holds every scaler's series; :meth:`view` then gives one scaler's
+    loop an object with the same attributes, bound to that scaler's label values.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, scope: Sequence[str] = ()) -> None:
         self.registry = registry or CollectorRegistry()
-        r = self.registry
+        self.scope = tuple(scope)
+        r, s = self.registry, list(self.scope)
         self.desired_replicas = Gauge(
-            f"{PREFIX}_desired_replicas", "Replicas the last decision asked for.", registry=r
+            f"{PREFIX}_desired_replicas", "Replicas the last decision asked for.", s, registry=r
         )
         self.current_replicas = Gauge(
-            f"{PREFIX}_current_replicas", "Replicas the target had at the last tick.", registry=r
+            f"{PREFIX}_current_replicas", "Replicas the target had at the last tick.", s, registry=r
         )
         self.ready_replicas = Gauge(
-            f"{PREFIX}_ready_replicas", "Ready replicas of the target at the last tick.", registry=r
+            f"{PREFIX}_ready_replicas", "Ready replicas of the target at the last tick.", s, registry=r
         )
         self.hpa_floor = Gauge(
-            f"{PREFIX}_hpa_min_replicas", "HPA minReplicas at the last tick (hpa mode).", registry=r
+            f"{PREFIX}_hpa_min_replicas", "HPA minReplicas at the last tick (hpa mode).", s, registry=r
         )
         self.forecast_age = Gauge(
             f"{PREFIX}_forecast_age_seconds",
             "Age of the forecast used by the last decision (NaN when none).",
+            s,
             registry=r,
         )
         self.observed_load = Gauge(
-            f"{PREFIX}_observed_load", "Live request rate at the last tick (req/s).", registry=r
+            f"{PREFIX}_observed_load", "Live request rate at the last tick (req/s).", s, registry=r
         )
         self.leader = Gauge(f"{PREFIX}_leader", "1 when this replica holds the leader lease.", registry=r)
         self.last_tick = Gauge(
-            f"{PREFIX}_last_tick_timestamp_seconds", "Unix time of the last completed tick.", registry=r
+            f"{PREFIX}_last_tick_timestamp_seconds", "Unix time of the last completed tick.", s, registry=r
         )
-        self.decisions = Counter(f"{PREFIX}_decisions", "Decisions by reason.", ["reason"], registry=r)
+        self.decisions = Counter(f"{PREFIX}_decisions", "Decisions by reason.", [*s, "reason"], registry=r)
         self.scale_changes = Counter(
-            f"{PREFIX}_scale_changes", "Applied changes of replicas, by direction.", ["direction"], registry=r
+            f"{PREFIX}_scale_changes", "Applied changes of replicas, by direction.", [*s, "direction"],
+            registry=r,
         )
-        self.warmups = Counter(f"{PREFIX}_warmups", "Warm-up calls by result.", ["result"], registry=r)
+        self.warmups = Counter(f"{PREFIX}_warmups", "Warm-up calls by result.", [*s, "result"], registry=r)
         self.errors = Counter(
-            f"{PREFIX}_errors", "Faults by kind (api, forbidden, store, metrics, ...).", ["kind"], registry=r
+            f"{PREFIX}_errors", "Faults by kind (api, forbidden, store, metrics, ...).", [*s, "kind"],
+            registry=r,
         )
         self.ticks = Counter(
             f"{PREFIX}_ticks",
             "Loop ticks by outcome (acted, unchanged, dry_run, paused, follower, failed).",
-            ["outcome"],
+            [*s, "outcome"],
             registry=r,
         )
 
+    def view(self, **labels: str) -> Any:
+        """The metrics of one member of the scope (e.g. one scaler), with the attributes the loop uses."""
+        if set(labels) != set(self.scope):
+            raise ValueError(f"view needs exactly the labels {self.scope}, got {sorted(labels)}")
+        out = _View()
+        for name in _SCOPED:
+            setattr(out, name, _Bound(getattr(self, name), labels))
+        out.leader = _Ignored()  # one lease for the whole process: its owner sets the gauge, not a member
+        return out
+
+    def forget(self, **labels: str) -> None:
+        """Drop every series of one member of the scope (a deleted scaler), so cardinality stays bounded."""
+        values = tuple(labels[k] for k in self.scope)
+        for name in _SCOPED:
+            metric = getattr(self, name)
+            for sample_labels in list(metric._metrics):
+                if sample_labels[: len(values)] == values:
+                    metric.remove(*sample_labels)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+_SCOPED = (
+    "desired_replicas", "current_replicas", "ready_replicas", "hpa_floor", "forecast_age", "observed_load",
+    "last_tick", "decisions", "scale_changes", "warmups", "errors", "ticks",
+)
+
+
+class _View:
+    """One scope member's metrics (see :meth:`ControllerMetrics.view`)."""
+
+    leader: Any
+
+
+class _Ignored:
+    """A gauge stand-in whose writes go nowhere."""
+
+    def set(self, value: float) -> None:
+        pass
+
+
+class _Bound:
+    """A labelled metric with the scope's label values filled in: ``.set()``/``.inc()``/``.labels(...)``."""
+
+    __slots__ = ("_labels", "_metric")
+
+    def __init__(self, metric: Any, labels: dict[str, str]) -> None:
+        self._metric, self._labels = metric, labels
+
+    def labels(self, **more: str) -> Any:
+        return self._metric.labels(**self._labels, **more)
+
+    def set(self, value: float) -> None:
+        self._metric.labels(**self._labels).set(value)
+
+    def inc(self, amount: float = 1.0) -> None:
+        self._metric.labels(**self._labels).inc(amount)
 
 
 class HealthState:
