@@ -135,9 +135,9 @@ def forecast_artifact(args: argparse.Namespace, horizon: Any, progress: Progress
 
 
 def _when(iso: str) -> str:
-    """``'2015-02-01T06:28:30-05:00'`` -> ``'Sun 02-01 06:28:30'`` (the plan's own zone)."""
+    """``'2015-02-01T06:28:30-05:00'`` -> ``'Sun 2015-02-01 06:28:30'`` (the plan's own zone)."""
     t = pd.Timestamp(iso)
-    return t.strftime("%a %m-%d %H:%M:%S" if t.second else "%a %m-%d %H:%M")
+    return t.strftime("%a %Y-%m-%d %H:%M:%S" if t.second else "%a %Y-%m-%d %H:%M")
 
 
 def format_comparison(base: Plan, scen: Plan, *, details: bool = False, cost: str = "cost") -> str:
@@ -187,10 +187,9 @@ def format_comparison(base: Plan, scen: Plan, *, details: bool = False, cost: st
             if shown is not None and len(plan.risks) > shown:
                 out.append(f"  ... {len(plan.risks) - shown} more (--details lists them)")
     by = scen.summary["warmups_by_reason"]
-    out.append(
-        f"\nScenario warm-ups: {count_text(by)}. Scale-ups are requested {scen.summary['lead']} (the lead) "
-        "before the interval that needs them, or earlier when a rate limit or a ramp calls for it."
-    )
+    out.append(f"\nScenario warm-ups: {count_text(by)}.")
+    out.append(f"Scale-ups are requested {scen.summary['lead']} (the lead) before they are needed, earlier "
+               "under a rate limit or a ramp.")
     if scen.schedule:
         first = scen.schedule[0]
         out.append(f"First scenario scale-up: request {_when(first['request_at'])} for {first['from']} -> "
