@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
     fc.add_argument(
         "--output", "-o", metavar="FILE", default="-", help="CSV file to write, '-' for stdout (default: -)"
     )
-    fc.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
+    fc.add_argument("--quiet", "-q", action="store_true",
+                    help="do not print progress or the summary on stderr")
     fc.add_argument(
         "--digits", metavar="N", type=int, default=4,
         help="round the values to N significant digits of the largest one, at least one decimal "
@@ -144,10 +145,13 @@ def parse_candidates(text: str | None) -> list[str] | None:
 
 
 def forecast_command(args: argparse.Namespace) -> int:
+    from controller.cli.progress import Progress
     from forecaster.series.io import round_values, write_frame
 
     t0 = time.perf_counter()
-    _, result = _run(args)
+    with Progress("forecast", enabled=not args.quiet) as progress:
+        progress.stage("backtesting the models")
+        _, result = _run(args, progress=progress)
     columns = ["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]
     write_frame(round_values(result.frame[columns], digits=args.digits), args.output)
     if not args.quiet:
