@@ -97,6 +97,9 @@ class ControlLoop:
         self._state_lost = False  # the state store could not be read: seed the history before deciding
         mode = config.target.mode if config.target is not None else "scale"
         self.hpa_mode = mode == "hpa"
+        target = config.target
+        self.scaler = f"{target.namespace}/{target.name}" if target is not None else "target"
+        deps.metrics.dry_run.set(1 if self.dry_run else 0)
 
     def _fault(self, faults: list[str], kind: str, exc: BaseException) -> None:
         self.deps.metrics.errors.labels(kind=kind).inc()
@@ -135,8 +138,8 @@ class ControlLoop:
                     self._fault(faults, getattr(err, "kind", "lease"), err)
                     return TickResult("failed", faults=tuple(faults))
                 return TickResult("follower")
-        else:
-            m.leader.set(1)
+        else:  # no Lease: the only replica acts, unless it runs dry (then it leads nothing)
+            m.leader.set(0 if self.dry_run else 1)
         if self.state is None:
             self.state = self._load_state(faults)
 
@@ -161,7 +164,7 @@ class ControlLoop:
         decision = decide(forecast, observed, state, cfg, now)
         m.desired_replicas.set(decision.replicas)
         m.decisions.labels(reason=decision.reason).inc()
-        log.info("%s", decision.explain())
+        self._log_decision(decision, forecast)
 
         if status.paused:  # the live loop would not act, so neither does a dry run: memory unchanged
             if not self._paused:
@@ -205,6 +208,25 @@ class ControlLoop:
             self._fault(faults, "state", exc)
         outcome = "acted" if decision.changed else "unchanged"
         return TickResult(outcome, decision, applied, tuple(faults), warmups)
+
+    def _log_decision(self, decision: Decision, forecast: ForecastArtifact | None) -> None:
+        """One line per decision, its numbers also as fields (JSON logs: scaler, from, to, reason, ...);
+        the step-by-step explanation at DEBUG."""
+        fields = {
+            "scaler": self.scaler,
+            "from": decision.current,
+            "to": decision.replicas,
+            "reason": decision.reason,
+            "mode": decision.mode,
+            "forecast_peak": decision.forecast_peak,
+            "observed_load": decision.observed_rate,
+            "forecast_created": forecast.created_at.isoformat() if forecast is not None else None,
+            "dry_run": self.dry_run,
+        }
+        log.info("%s: %s -> %s replicas: %s: %s", self.scaler, decision.current, decision.replicas,
+                 decision.reason, decision.message, extra=fields)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", decision.explain())
 
     def _report_dry_run(self, decision: Decision) -> None:
         """What the live controller would have changed, as a log line (a dry run writes no Events)."""

@@ -11,7 +11,8 @@ SRE's dashboards and alerts read ``/metrics``. So:
   ``degraded: <kind>: <fault>`` when the tick acted despite a fault (forecast store, live load metrics,
   state ConfigMap) - those faults already steer decide() to the safe side, so they do not fail readiness;
 - ``/metrics`` exposes desired vs current replicas, the decision reasons, warm-ups, forecast age and errors
-  by kind, from a private registry (no global state, several instances per process in tests).
+  by kind, from a private registry (no global state, several instances per process in tests). Names carry
+  their unit (``_seconds``, ``_requests_per_second``) and pass ``promtool check metrics``.
 
 Probes and metrics can share one port or use two (``healthPort`` / ``metricsPort``).
 """
@@ -60,9 +61,20 @@ class ControllerMetrics:
             registry=r,
         )
         self.observed_load = Gauge(
-            f"{PREFIX}_observed_load", "Live request rate at the last tick (req/s).", s, registry=r
+            f"{PREFIX}_observed_load_requests_per_second",
+            "Live request rate at the last successful read.",
+            s,
+            registry=r,
         )
-        self.leader = Gauge(f"{PREFIX}_leader", "1 when this replica holds the leader lease.", registry=r)
+        self.leader = Gauge(
+            f"{PREFIX}_leader",
+            "1 when this replica acts as the leader (holds the Lease, or leader election is off); "
+            "0 for a follower and in a dry run (no Lease is taken).",
+            registry=r,
+        )
+        self.dry_run = Gauge(
+            f"{PREFIX}_dry_run", "1 when this controller runs dry (decides, changes nothing).", registry=r
+        )
         self.last_tick = Gauge(
             f"{PREFIX}_last_tick_timestamp_seconds", "Unix time of the last completed tick.", s, registry=r
         )
@@ -90,7 +102,9 @@ class ControllerMetrics:
         out = _View()
         for name in _SCOPED:
             setattr(out, name, _Bound(getattr(self, name), labels))
-        out.leader = _Ignored()  # one lease for the whole process: its owner sets the gauge, not a member
+        # One lease and one mode for the whole process: their owner sets these gauges, not a member.
+        out.leader = _Ignored()
+        out.dry_run = _Ignored()
         return out
 
     def forget(self, **labels: str) -> None:
@@ -116,6 +130,7 @@ class _View:
     """One scope member's metrics (see :meth:`ControllerMetrics.view`)."""
 
     leader: Any
+    dry_run: Any
 
 
 class _Ignored:

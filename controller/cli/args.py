@@ -208,8 +208,12 @@ def add_controller_arguments(parser: argparse.ArgumentParser, *, price: bool = F
                             f"{_show('headroom')}); the need is the larger of the peak upper band and "
                             "mean x (1 + headroom)")
     if price:
-        group.add_argument("--price-per-replica-hour", type=float, default=0.0, metavar="PRICE",
-                           help="cost of one replica for one hour, in your currency (default: 0)")
+        group.add_argument("--price-per-replica-hour", type=float, default=None, metavar="PRICE",
+                           help="cost of one replica for one hour, in --currency (default: none; costs "
+                                "are shown as n/a)")
+        group.add_argument("--currency", default=None, metavar="CODE",
+                           help="currency of --price-per-replica-hour, shown with every cost, e.g. USD, "
+                                "EUR, IDR (default: none)")
 
 
 def controller_config(args: argparse.Namespace, *, ignore: tuple[str, ...] = ()) -> ControllerConfig:
@@ -262,6 +266,22 @@ def controller_config(args: argparse.Namespace, *, ignore: tuple[str, ...] = ())
             if text.startswith(key):
                 raise UserError(f"--{name.replace('_', '-')}: {text.removeprefix(key)}") from None
         raise UserError(f"{text} (from the command-line flags)") from None
+
+
+def price_from_args(args: argparse.Namespace) -> float | None:
+    """``--price-per-replica-hour`` checked (finite, zero or positive); None when not given."""
+    price = getattr(args, "price_per_replica_hour", None)
+    if price is None:
+        return None
+    if not (math.isfinite(price) and price >= 0):
+        raise UserError(f"--price-per-replica-hour: must be zero or positive, got {price:g}")
+    return float(price)
+
+
+def cost_label(args: argparse.Namespace, what: str = "cost") -> str:
+    """``'cost (USD)'`` with ``--currency``, ``'cost'`` without."""
+    currency = (getattr(args, "currency", None) or "").strip()
+    return f"{what} ({currency})" if currency else what
 
 
 def check_initial_replicas(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from typing import Any, TextIO
@@ -38,7 +39,13 @@ def register(subparsers: Any) -> None:
     fc.add_argument(
         "--output", "-o", metavar="FILE", default="-", help="CSV file to write, '-' for stdout (default: -)"
     )
-    fc.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
+    fc.add_argument("--quiet", "-q", action="store_true",
+                    help="do not print progress or the summary on stderr")
+    fc.add_argument(
+        "--digits", metavar="N", type=int, default=4,
+        help="round the values to N significant digits of the largest one, at least one decimal "
+        "(default: 4, e.g. 25327.1 or 15.24; 0 = unrounded)",
+    )
     add_calendar_arguments(fc)
     fc.set_defaults(func=forecast_command)
 
@@ -46,8 +53,9 @@ def register(subparsers: Any) -> None:
         "backtest",
         help="rolling-origin accuracy of every model on a history file",
         description="Replay forecasts made at the same time of day on each of the last --folds days "
-        "and report "
-        "WAPE, MAPE, bias and band coverage per model and for the model 'auto' would choose.",
+        "and report WAPE, MAPE, bias and band coverage per model, best first, and for the model 'auto' "
+        "would choose. The table also lists every model that was not run and why (--candidates all runs "
+        "them all).",
     )
     add_history_arguments(bt)
     _common(bt, models)
@@ -81,8 +89,9 @@ def _common(p: argparse.ArgumentParser, models: str) -> None:
         "--candidates",
         metavar="A,B",
         default=None,
-        help="comma-separated models that --model auto backtests and blends "
-        f"(default: {','.join(AUTO_CANDIDATES)}; add prophet or mstl_ets to try them, at 30-100x the time)",
+        help="comma-separated models that --model auto backtests and blends, or 'all' for every model "
+        f"(default: {','.join(AUTO_CANDIDATES)}; prophet, prophet_default and mstl_ets are opt-in: "
+        "30-100x the time)",
     )
     g.add_argument(
         "--band-level",
@@ -121,17 +130,30 @@ def _run(args: argparse.Namespace, progress: Any = None) -> tuple[Any, Any]:
         band_level=args.band_level,
         folds=args.folds,
         progress=progress,
-        candidates=[c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None,
+        candidates=parse_candidates(args.candidates),
     )
     return series, result
 
 
+def parse_candidates(text: str | None) -> list[str] | None:
+    """``--candidates``: None (the default set), ``all`` (every registered model) or a comma list."""
+    if not text:
+        return None
+    if text.strip().lower() == "all":
+        return available_models()
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
 def forecast_command(args: argparse.Namespace) -> int:
-    from forecaster.series.io import write_frame
+    from controller.cli.progress import Progress
+    from forecaster.series.io import round_values, write_frame
 
     t0 = time.perf_counter()
-    _, result = _run(args)
-    write_frame(result.frame[["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]], args.output)
+    with Progress("forecast", enabled=not args.quiet) as progress:
+        progress.stage("backtesting the models")
+        _, result = _run(args, progress=progress)
+    columns = ["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]
+    write_frame(round_values(result.frame[columns], digits=args.digits), args.output)
     if not args.quiet:
         print_summary(result, time.perf_counter() - t0, sys.stderr)
     return 0
@@ -163,39 +185,42 @@ def print_summary(result: Any, seconds: float, out: TextIO) -> None:
         print(f"{note.severity}: {note.code}: {note.message}", file=out)
 
 
-class _Bar:
-    """A one-line progress bar on a terminal; silent otherwise."""
+OPT_IN = ("mstl_ets", "prophet", "prophet_default")  # not in AUTO_CANDIDATES: slow (docs/benchmarks.md)
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.on = out.isatty()
 
-    def __call__(self, message: str) -> None:
-        if not self.on:
-            return
-        head, _, alias = message.partition(" ")
-        done, _, total = head.partition("/")
-        try:
-            frac = int(done) / max(int(total), 1)
-        except ValueError:
-            frac = 0.0
-        filled = int(frac * 30)
-        self.out.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {frac:4.0%} {alias:<20}")
-        self.out.flush()
-
-    def close(self) -> None:
-        if self.on:
-            self.out.write("\r" + " " * 60 + "\r")
-            self.out.flush()
+def not_run(result: Any, args: argparse.Namespace) -> dict[str, str]:
+    """Every registered model the backtest has no score for, with the reason."""
+    failed: dict[str, str] = {}
+    for note in result.notes:
+        m = re.match(r"model (\S+) failed(?: in backtest)?(?: and was skipped)?: (.*)", note.message)
+        if note.code == "model_failed" and m:
+            failed.setdefault(m.group(1), m.group(2))
+    asked = parse_candidates(args.candidates)
+    out = {}
+    for alias in available_models():
+        if alias in result.scores.index:
+            continue
+        if alias in failed:
+            out[alias] = f"failed: {failed[alias]}"
+        elif args.model != "auto":
+            out[alias] = f"not run: --model {args.model} backtests that model only"
+        elif asked is not None:
+            out[alias] = "not run: not in --candidates"
+        elif alias in OPT_IN:
+            out[alias] = "not run: opt-in, 30-100x slower (--candidates all, or add it to --candidates)"
+        else:
+            out[alias] = "not run: not an auto candidate"
+    return out
 
 
 def backtest_command(args: argparse.Namespace) -> int:
-    bar = _Bar(sys.stderr)
-    try:
-        _, result = _run(args, progress=bar)
-    finally:
-        bar.close()
-    table = result.scores.copy()
+    from controller.cli.progress import Progress
+
+    with Progress("backtest") as progress:
+        progress.stage("backtesting the models")
+        _, result = _run(args, progress=progress)
+    table = result.scores.copy().sort_values("wape", na_position="last", kind="stable")
+    skipped = not_run(result, args)
     report: dict[str, Any] = {
         "chosen": result.model,
         "horizon": args.horizon,
@@ -204,6 +229,7 @@ def backtest_command(args: argparse.Namespace) -> int:
             alias: {k: (None if not math.isfinite(v) else float(v)) for k, v in row.items()}
             for alias, row in table.iterrows()
         },
+        "not_run": skipped,
         "chosen_scores": None
         if result.backtest is None
         else {k: (None if not math.isfinite(v) else float(v)) for k, v in result.backtest.items()},
@@ -216,7 +242,7 @@ def backtest_command(args: argparse.Namespace) -> int:
     rows = list(table.iterrows())
     if result.backtest is not None:
         rows.append((f"chosen: {result.model}", pd.Series(result.backtest | {"seconds": math.nan})))
-    width = max(len(str(alias)) for alias, _ in rows) if rows else 5
+    width = max([len(str(alias)) for alias, _ in rows] + [len(a) for a in skipped] + [5])
     head = f"{'WAPE':>8} {'MAPE':>8} {'bias':>8} {'coverage':>9} {'folds':>6} {'seconds':>8}"
     print(f"{'model':<{width}} {head}")
     for alias, row in rows:
@@ -225,6 +251,9 @@ def backtest_command(args: argparse.Namespace) -> int:
             f"{_fmt(row['coverage']):>9} {int(row['folds']) if math.isfinite(row['folds']) else 0:>6} "
             f"{_fmt(row['seconds'], pct=False):>8}"
         )
+    for alias, why in skipped.items():
+        print(f"{alias:<{width}} {why}")
     for note in result.notes:
-        print(f"{note.severity}: {note.code}: {note.message}", file=sys.stderr)
+        if note.code != "model_failed":
+            print(f"{note.severity}: {note.code}: {note.message}", file=sys.stderr)
     return 0

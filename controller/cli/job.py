@@ -13,7 +13,6 @@ import argparse
 import logging
 import math
 import os
-import sys
 import textwrap
 from typing import Any
 
@@ -90,10 +89,11 @@ def main(args: argparse.Namespace) -> int:
     source = build_source(cfg)
     store = build_store(cfg)
     if args.once:
-        progress = _stderr_progress if sys.stderr.isatty() else _log_progress
-        run = run_once(cfg, source, store, now=pd.Timestamp.now(tz="UTC"), progress=progress)
-        if sys.stderr.isatty():
-            print("\r\033[K", end="", file=sys.stderr, flush=True)
+        from controller.cli.progress import Progress
+
+        with Progress("forecast-job") as progress:
+            progress.stage("reading, backtesting and forecasting")
+            run = run_once(cfg, source, store, now=pd.Timestamp.now(tz="UTC"), progress=progress)
         print(format_summary(run, cfg))
         return 0
     metrics = JobMetrics()
@@ -105,20 +105,17 @@ def main(args: argparse.Namespace) -> int:
                 f"metrics.port: cannot listen on {cfg.metrics.address}:{cfg.metrics.port} ({exc.strerror})"
             ) from None
         log.info("metrics on http://%s:%d/metrics", cfg.metrics.address, server.server_port)
+    from controller.cli.progress import Progress
+
     job = ScheduledJob(
-        lambda: run_once(cfg, source, store, now=pd.Timestamp.now(tz="UTC"), progress=_log_progress),
+        lambda: run_once(
+            cfg, source, store, now=pd.Timestamp.now(tz="UTC"),
+            progress=Progress("forecast-job", log=log).stage("backtesting and forecasting"),
+        ),
         cfg.schedule,
         metrics=metrics,
     )
     return job.run_forever()
-
-
-def _stderr_progress(message: str) -> None:
-    print(f"\r\033[K  forecasting: {message[:90]}", end="", file=sys.stderr, flush=True)
-
-
-def _log_progress(message: str) -> None:
-    log.debug("progress: %s", message)
 
 
 # -- the --once summary -------------------------------------------------------------------------------------
@@ -175,16 +172,18 @@ def format_summary(run: JobRun, cfg: JobConfig) -> str:
     if others:
         row("", "also tried: " + others)
     if not frame.empty:
+        unit, what = _unit(cfg, res)
         peak = frame.loc[frame["yhat"].idxmax()]
         burst = frame.loc[frame["peak_upper"].idxmax()]
         row(
             "peak",
-            f"{_n(peak['yhat'])} at {_t(peak['ds'], tz)} (band {_n(peak['yhat_lower'])} .. "
-            f"{_n(peak['yhat_upper'])}); plan capacity for up to {_n(burst['peak_upper'])} "
+            f"{_n(peak['yhat'])} {unit} at {_t(peak['ds'], tz)} (band {_n(peak['yhat_lower'])} .. "
+            f"{_n(peak['yhat_upper'])}); plan capacity for up to {_n(burst['peak_upper'])} {unit} "
             f"at {_t(burst['ds'], tz)}",
         )
         low = frame.loc[frame["yhat"].idxmin()]
-        row("low", f"{_n(low['yhat'])} at {_t(low['ds'], tz)}")
+        row("low", f"{_n(low['yhat'])} {unit} at {_t(low['ds'], tz)}")
+        row("unit", what)
         row("horizon", f"{_t(frame['ds'].iloc[0], tz)} .. {_t(frame['ds'].iloc[-1] + step, tz)}")
     if art.events:
         for n, ev in enumerate(art.events[:6]):
@@ -200,6 +199,17 @@ def format_summary(run: JobRun, cfg: JobConfig) -> str:
     row("written", _where(run.store))
     row("took", f"{run.seconds:.1f}s")
     return "\n".join(lines)
+
+
+def _unit(cfg: JobConfig, res: pd.Timedelta | None) -> tuple[str, str]:
+    """The unit of the forecast values (the history's) as a short label and as a sentence."""
+    if cfg.source.kind == "prometheus":
+        return "req/s", "req/s, the rate the Prometheus query returns (what the controller reads)"
+    per = f"per {format_duration(res)}" if res is not None else "per row"
+    return per, (
+        f"{per}: the history file's values, one per {format_duration(res) if res is not None else 'row'} row "
+        "(a count per row, or a rate if the file holds rates); the controller reads forecast values as req/s"
+    )
 
 
 def _other_models(result: Any, chosen: str) -> str:

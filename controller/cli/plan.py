@@ -20,8 +20,11 @@ from controller.cli.args import (
     controller_config,
     load_clean_history,
 )
+from controller.cli.progress import Progress
 from controller.planning.plan import build_plan, forecast_after
-from forecaster.durations import parse_duration
+from controller.planning.warmups import count_warmups
+from forecaster.durations import format_duration, parse_duration
+from forecaster.series.io import VALUE_COLUMNS, round_values
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +43,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", default="auto", help="forecasting model alias, or auto (default: auto)")
     p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups")
     p.add_argument("--output", "-o", default="-", metavar="FILE", help="CSV to write; - for stdout (default)")
-    p.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="do not print progress or the summary on stderr")
     p.set_defaults(func=run_plan)
 
 
@@ -52,21 +56,27 @@ def run_plan(args: argparse.Namespace) -> int:
     from forecaster.series.io import write_frame
 
     t0 = time.perf_counter()
-    series = load_clean_history(args)
-    result, artifact = forecast_after(
-        series, horizon, model=args.model, calendar=calendar_from_args(args), source=f"file:{args.history}"
-    )
-    frame, _ = build_plan(artifact, config, initial_replicas=args.initial_replicas)
-    write_frame(frame, args.output)
+    with Progress("plan", stages=2, enabled=not args.quiet) as progress:
+        series = load_clean_history(args)
+        progress.stage("forecasting (backtesting the models)")
+        result, artifact = forecast_after(
+            series, horizon, model=args.model, calendar=calendar_from_args(args),
+            source=f"file:{args.history}", progress=progress,
+        )
+        progress.stage(f"replaying decide() over {format_duration(horizon)}")
+        frame, decisions = build_plan(
+            artifact, config, initial_replicas=args.initial_replicas, progress=progress.step
+        )
+    write_frame(round_values(frame, VALUE_COLUMNS), args.output)
     if not args.quiet:
         from controller.cli.forecast import print_summary
 
         print_summary(result, time.perf_counter() - t0, sys.stderr)
         hours = frame["replicas"].sum() * artifact.interval_seconds / 3600
-        warmups = int((frame["warmup_key"].fillna("").astype(str) != "").sum())
+        warmups = count_warmups(w.reason for d in decisions for w in d.warmups)
         print(
             f"plan: {len(frame)} rows, replicas {frame['replicas'].min()}..{frame['replicas'].max()}, "
-            f"{hours:,.1f} replica-hours, {warmups} warm-up(s)",
+            f"{hours:,.1f} replica-hours, warm-ups {warmups.describe()}",
             file=sys.stderr,
         )
     return 0

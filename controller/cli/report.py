@@ -1,7 +1,7 @@
 """``recharge-autoscaler report``: flags in, :func:`controller.planning.report.build_report` writes the page.
 
 The forecast is made as ``plan`` makes it (same loader, calendar, creation time), so the report's replica
-plan is the plan ``plan`` writes for the same history and flags.
+plan is the plan ``plan`` writes for the same history and flags. Scenarios use ``whatif``'s syntax.
 """
 
 from __future__ import annotations
@@ -19,22 +19,29 @@ from controller.cli.args import (
     calendar_from_args,
     controller_config,
     history_spec,
+    price_from_args,
 )
+from controller.cli.progress import Progress
 from controller.planning.plan import forecast_after
-from controller.planning.report import build_report, simulate_recent
+from controller.planning.report import ReportOptions, build_report, default_scenarios, simulate_recent
 from controller.planning.simulate import sim_params
-from forecaster.durations import parse_duration
-from forecaster.errors import UserError
+from controller.planning.whatif import EventWindow, Scenario, outside_horizon, parse_event, parse_growth
+from forecaster.durations import format_duration, parse_duration
+from forecaster.errors import InputError, UserError
+from forecaster.series.io import load_history
 from forecaster.series.load import load_rate, load_series
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "report",
-        help="write a self-contained HTML capacity report (forecast, plan, cost, simulation)",
-        description="Forecast the history and write index.html plus CSVs to --output: forecast with band and "
-        "events, replica plan with scale-up times, peak days, cost, forecast quality and a "
-        "simulated comparison of predictive vs reactive (HPA) vs oracle scaling.",
+        help="write a self-contained HTML capacity report (forecast, plan, scenarios, outlook, cost, "
+        "simulation)",
+        description="Forecast the history and write index.html plus CSVs to --output: forecast with band, "
+        "events and excluded outages; replica plan with the range the band implies and a day-by-day summary "
+        "(every scale-up and warm-up in CSVs); risks; growth and promotion scenarios; weekly and monthly "
+        "peaks ahead; cost; forecast quality; and a simulated comparison of predictive vs reactive (HPA) vs "
+        "cron vs oracle scaling (and the replicas actually run, with --replicas-history).",
     )
     add_history_arguments(p)
     add_calendar_arguments(p)
@@ -53,47 +60,91 @@ def register(subparsers: Any) -> None:
         default="seasonal_median",
         help="fast model used by the simulated predictive policy (refitted daily)",
     )
+    p.add_argument("--replicas-history", metavar="FILE", default=None,
+                   help="CSV/Parquet of the replicas actually run (time column, and a 'replicas' or value "
+                        "column) to compare with the simulated policies")
     p.add_argument("--quota-tps", type=float, default=None, help="downstream quota in req/s to flag")
+    p.add_argument("--growth", action="append", default=[], metavar="PCT",
+                   help="a growth scenario, e.g. 10%% (repeatable; default: 25%% and a promotion x2 for 6h "
+                        "around the peak)")
+    p.add_argument("--event", action="append", default=[], metavar="'START/DURATION xFACTOR'",
+                   help="a promotion scenario in whatif's syntax, e.g. '2026-12-01T00:00/6h x3' (repeatable)")
+    p.add_argument("--no-scenarios", action="store_true", help="skip the scenarios section")
     p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups (as `plan`)")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print progress on stderr")
     p.set_defaults(func=run)
+
+
+def _scenario_flags(args: argparse.Namespace) -> tuple[list[Scenario], list[EventWindow]]:
+    """``--growth`` and ``--event`` parsed (before any work, so a typo fails fast)."""
+    growth = [Scenario(f"growth {g.strip()}", growth=parse_growth(g)) for g in args.growth]
+    return growth, [parse_event(e, timezone=args.timezone) for e in args.event]
+
+
+def _scenarios(
+    args: argparse.Namespace, growth: list[Scenario], events: list[EventWindow], artifact: Any
+) -> tuple[Scenario, ...]:
+    if args.no_scenarios:
+        return ()
+    for ev in outside_horizon(tuple(events), artifact):
+        raise UserError(f"--event {ev.text!r}: lies outside the report's horizon and would change nothing")
+    promos = [Scenario(f"event {ev.text}", events=(ev,)) for ev in events]
+    return tuple(growth + promos) or default_scenarios(artifact)
+
+
+def _replicas(args: argparse.Namespace) -> pd.Series | None:
+    if not args.replicas_history:
+        return None
+    try:
+        return load_history(args.replicas_history, value_column="replicas", timezone=args.timezone)
+    except InputError:  # no 'replicas' column: fall back to the usual value columns
+        return load_history(args.replicas_history, timezone=args.timezone)
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = controller_config(args)
+    price = price_from_args(args)
     horizon = parse_duration(args.horizon, what="--horizon")
     sim_span = parse_duration(args.simulate_days, what="--simulate-days", allow_zero=True)
     if args.quota_tps is not None and not args.quota_tps > 0:
         raise UserError(f"--quota-tps must be > 0 requests per second, got {args.quota_tps:g}")
+    if args.replicas_history and sim_span <= pd.Timedelta(0):
+        raise UserError("--replicas-history: is compared in the simulation; give --simulate-days > 0")
     out = Path(args.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"--output {out}: cannot create the directory ({exc.strerror})") from None
     spec = history_spec(args)
-    series = load_series(spec)
-    rate = load_rate(spec)
-    calendar = calendar_from_args(args)
-    # Created at the history's end, as `plan` and `whatif` do: the same forecast gives the same plan.
-    result, artifact = forecast_after(
-        series, horizon, model=args.model, calendar=calendar, source=f"file:{args.history}"
-    )
-    sim = None
-    if sim_span > pd.Timedelta(0):
-        sim = simulate_recent(
-            rate, cfg, sim_params(cfg, args.price_per_replica_hour), sim_span,
-            calendar=calendar, model=args.sim_model, timezone=spec.timezone, where=args.history,
+    growth, events = _scenario_flags(args)
+    replicas = _replicas(args)
+    stages = 3 if sim_span > pd.Timedelta(0) else 2
+    with Progress("report", stages=stages, enabled=not args.quiet) as progress:
+        series = load_series(spec)
+        rate = load_rate(spec)
+        calendar = calendar_from_args(args)
+        progress.stage("forecasting (backtesting the models)")
+        # Created at the history's end, as `plan` and `whatif` do: the same forecast gives the same plan.
+        result, artifact = forecast_after(
+            series, horizon, model=args.model, calendar=calendar, source=f"file:{args.history}",
+            progress=progress,
         )
-    build_report(
-        out,
-        rate=rate,
-        result=result,
-        cfg=cfg,
-        price=args.price_per_replica_hour,
-        quota=args.quota_tps,
-        timezone=spec.timezone,
-        source=args.history,
-        sim=sim,
-        artifact=artifact,
-    )
+        sim = None
+        if sim_span > pd.Timedelta(0):
+            progress.stage(f"replaying the last {format_duration(sim_span)} through the policies")
+            sim = simulate_recent(
+                rate, cfg, sim_params(cfg, price or 0.0), sim_span, calendar=calendar, model=args.sim_model,
+                timezone=spec.timezone, where=args.history, replicas=replicas,
+                progress=lambda what, done, total: progress.step(done, total, what),
+            )
+        progress.stage("replaying decide() for the plan and the scenarios; drawing")
+        options = ReportOptions(
+            timezone=spec.timezone, source=args.history, price=price, currency=(args.currency or "").strip(),
+            quota=args.quota_tps, scenarios=_scenarios(args, growth, events, artifact),
+        )
+        build_report(
+            out, rate=rate, result=result, artifact=artifact, cfg=cfg, options=options, series=series,
+            sim=sim, progress=lambda what, done, total: progress.step(done, total, what),
+        )
     print(f"report written to {out / 'index.html'}")
     return 0

@@ -21,8 +21,11 @@ from controller.cli.args import (
     add_controller_arguments,
     add_history_arguments,
     controller_config,
+    cost_label,
     history_spec,
+    price_from_args,
 )
+from controller.cli.progress import Progress
 from controller.planning.policies import (
     POLICY_NAMES,
     CronPolicy,
@@ -40,7 +43,8 @@ from controller.planning.simulate import (
     sim_params,
     simulate,
 )
-from forecaster.durations import parse_duration
+from controller.planning.warmups import WHY_NONE, WHY_OFF
+from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import UserError
 from forecaster.series.load import load_rate
 
@@ -84,7 +88,10 @@ def register(subparsers: Any) -> None:
         default="seasonal_median",
         help="predictive: forecasting model alias (default: seasonal_median, fast)",
     )
+    p.add_argument("--no-warmup", action="store_true",
+                   help="predictive: do not plan cache warm-ups (as `plan`; default: planned)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print progress on stderr")
     p.set_defaults(func=run)
 
 
@@ -120,7 +127,9 @@ def split_start(rate: pd.Series, start: str | None) -> pd.Timestamp:
     else:
         warm = parse_duration(start, what="--start", allow_zero=True)
         if warm >= span:
-            raise UserError(f"--start: {start} leaves nothing to simulate in a trace of {span}")
+            raise UserError(
+                f"--start: {start} leaves nothing to simulate in a trace of {format_duration(span)}"
+            )
     first = rate.index[0] + warm
     return pd.Timestamp(rate.index[rate.index >= first][0])
 
@@ -162,18 +171,25 @@ def build_policies(
 def run(args: argparse.Namespace) -> int:
     names = parse_policies(args.policy)
     cfg = controller_config(args)
-    params = sim_params(cfg, args.price_per_replica_hour)
+    price = price_from_args(args)
+    params = sim_params(cfg, price or 0.0)
     rate = load_rate(history_spec(args))
     start = split_start(rate, args.start)
     history, window = rate[rate.index < start], rate[rate.index >= start]
     trace = make_trace(window, where=args.history)
     results: list[SimResult] = []
     timings: dict[str, float] = {}
-    for policy in build_policies(names, args, cfg, params, history, rate):
-        t0 = time.perf_counter()
-        results.append(simulate(trace, policy, params))
-        timings[policy.name] = time.perf_counter() - t0
+    policies = build_policies(names, args, cfg, params, history, rate)
+    with Progress("simulate", stages=len(policies), enabled=not args.quiet) as progress:
+        for policy in policies:
+            progress.stage(f"replaying {policy.name} over {format_duration(trace.end - trace.start)}")
+            if hasattr(policy, "progress"):
+                policy.progress = progress.step
+            t0 = time.perf_counter()
+            results.append(simulate(trace, policy, params))
+            timings[policy.name] = time.perf_counter() - t0
     table = compare(results)
+    notes = [f"{r.policy}: {note}" for r in results for note in r.notes] + warmup_notes(results)
     if args.json:
         doc = {
             "trace": args.history,
@@ -187,30 +203,46 @@ def run(args: argparse.Namespace) -> int:
                 "warmup_seconds": params.warmup_time.total_seconds(),
                 "min_replicas": params.min_replicas,
                 "max_replicas": params.max_replicas,
-                "price_per_replica_hour": params.price_per_replica_hour,
+                "price_per_replica_hour": price,
+                "currency": args.currency,
             },
             "policies": {
                 r.policy: {
                     **{k: v for k, v in r.metrics.as_dict().items() if k != "policy"},
+                    "cost": None if price is None else r.metrics.cost,
+                    "issues_warmups": r.issues_warmups,
                     "vs_oracle_replica_hours": _num(table, r.policy, "vs_oracle_replica_hours"),
                     "seconds": round(timings[r.policy], 3),
                     "notes": r.notes,
                 }
                 for r in results
             },
+            "notes": notes,
         }
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(
-            f"Trace {args.history}: {trace.start} .. {trace.end} "
-            f"({len(trace.rate)} steps of {trace.step_s:g}s)\n"
+            f"Trace {args.history}: {trace.start.isoformat()} .. {trace.end.isoformat()} "
+            f"({format_duration(trace.end - trace.start)} in {len(trace.rate):,} steps of "
+            f"{format_duration(trace.step)})\n"
         )
-        sys.stdout.write(format_table(table) + "\n")
-        for r in results:
-            for note in r.notes:
-                sys.stdout.write(f"note ({r.policy}): {note}\n")
+        warms = {r.policy: r.issues_warmups for r in results}
+        sys.stdout.write(format_table(table, price=price, cost=cost_label(args), warms=warms) + "\n")
+        for note in notes:
+            sys.stdout.write(f"note: {note}\n")
     return 0
+
+
+def warmup_notes(results: list[SimResult]) -> list[str]:
+    """Why a policy shows no warm-ups (:mod:`controller.planning.warmups`)."""
+    out = []
+    silent = [r.policy for r in results if not r.issues_warmups and r.policy != "predictive"]
+    if silent:
+        out.append(f"warm-ups: {', '.join(silent)} show '-': {WHY_NONE}")
+    if any(r.policy == "predictive" and not r.issues_warmups for r in results):
+        out.append(f"warm-ups: predictive shows '-': {WHY_OFF}")
+    return out
 
 
 def _num(table: pd.DataFrame, row: str, col: str) -> float | None:
@@ -228,33 +260,47 @@ ROWS = (
     ("worst_shortfall_pct", "worst shortfall (% of demand)", "pct"),
     ("replica_hours", "replica-hours", "num"),
     ("vs_oracle_replica_hours", "replica-hours vs oracle", "x"),
-    ("cost", "cost", "num"),
+    ("cost", "cost", "cost"),
     ("peak_replicas", "peak replicas", "int"),
     ("scaling_actions", "scaling actions", "int"),
-    ("warmups_issued", "warm-ups issued", "int"),
-    ("ramp_warmups", "ramp warm-ups", "int"),
-    ("warmups_before_ramp", "ramp warm-ups before their ramp", "int"),
+    ("warmups_issued", "warm-ups issued", "warm"),
+    ("ramp_warmups", "ramp and event warm-ups", "warm"),
+    ("warmups_before_ramp", "  issued before their ramp", "warm"),
 )
 
 
-def format_table(table: pd.DataFrame) -> str:
-    """Metrics as rows, policies as columns, aligned for a terminal."""
+def format_table(
+    table: pd.DataFrame,
+    *,
+    price: float | None = None,
+    cost: str = "cost",
+    warms: dict[str, bool] | None = None,
+) -> str:
+    """Metrics as rows, policies as columns, aligned for a terminal.
+
+    Cost reads ``n/a`` without a price; warm-up counts read ``-`` for a policy that makes no warm-up calls
+    (``warms[policy]`` false), so a zero always means "none were needed".
+    """
     head = ["metric", *table.index]
     lines = [head]
     for key, label, kind in ROWS:
         if key not in table.columns:
             continue
-        cells = [label]
+        cells = [cost if kind == "cost" else label]
         for pol in table.index:
             v = table.loc[pol, key]
-            if pd.isna(v):
+            if kind == "cost" and price is None:
+                cells.append("n/a")
+            elif (kind == "warm" and warms is not None and not warms.get(str(pol), False)) or pd.isna(v):
                 cells.append("-")
             elif kind == "pct":
                 cells.append(f"{100 * float(v):.2f}%")
             elif kind == "x":
                 cells.append(f"{float(v):.2f}x")
-            elif kind == "int":
+            elif kind in ("int", "warm"):
                 cells.append(f"{int(v)}")
+            elif kind == "cost":
+                cells.append(f"{float(v):,.2f}")
             else:
                 cells.append(f"{float(v):,.1f}")
         lines.append(cells)

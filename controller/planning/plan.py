@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -48,13 +49,18 @@ def tick_for(config: ControllerConfig, resolution: pd.Timedelta) -> pd.Timedelta
 
 
 def build_plan(
-    forecast: ForecastArtifact, config: ControllerConfig, *, initial_replicas: int | None = None,
+    forecast: ForecastArtifact,
+    config: ControllerConfig,
+    *,
+    initial_replicas: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[pd.DataFrame, list[Decision]]:
     """Step :func:`decide` through the forecast's horizon; return the plan frame and every decision taken.
 
     The clock starts ``lead`` (rounded up to the tick) before the first interval, with ``initial_replicas``
     already running and ready (None: whatever the first decision asks for). The load at each tick is the
     forecast ``yhat`` of the interval containing it (the first interval's before the horizon starts).
+    ``progress(done, total)`` is called every 1,000 ticks.
     """
     ivs = forecast.intervals
     res = pd.Timedelta(seconds=forecast.interval_seconds)
@@ -73,6 +79,8 @@ def build_plan(
     requested: list[int] = []
     decisions: list[Decision] = []
     for k in range(n_ticks):
+        if progress is not None and k % 1000 == 0:
+            progress(k, n_ticks)
         now = t0 + k * tick
         idx = max(0, bisect.bisect_right(stamps, now) - 1)
         d = decide(forecast, ObservedLoad(ivs[idx].yhat, now), state, cfg, now)
@@ -123,11 +131,18 @@ def w_at(decisions: list[Decision], lo: int, hi: int, key: str) -> str:
 
 
 def forecast_after(
-    series: Any, horizon: pd.Timedelta, *, model: str, calendar: Any, source: str
+    series: Any,
+    horizon: pd.Timedelta,
+    *,
+    model: str,
+    calendar: Any,
+    source: str,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Any, ForecastArtifact]:
     """The forecast right after ``series`` and its artifact, created at the history's end.
 
     ``plan``, ``whatif`` and ``report`` all plan from this, so the same history gives the same plan in each.
+    ``progress`` receives the pipeline's backtest progress (``"3/42 snaive"``).
     """
     from forecaster.pipeline import run_forecast, to_artifact
 
@@ -136,6 +151,6 @@ def forecast_after(
             f"--horizon: {format_duration(horizon)} is shorter than the history's resolution "
             f"({format_duration(series.freq)})"
         )
-    result = run_forecast(series, horizon, model=model, calendar=calendar)
+    result = run_forecast(series, horizon, model=model, calendar=calendar, progress=progress)
     created = pd.Timestamp(series.y.index[-1])
     return result, to_artifact(result, created_at=created, source=source, series=series)

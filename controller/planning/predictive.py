@@ -38,6 +38,7 @@ from controller.planning.simulate import (
 )
 from controller.ports import ObservedLoad
 from forecaster.artifact import ForecastArtifact
+from forecaster.durations import format_duration
 
 DEFAULT_REFIT = pd.Timedelta(hours=24)
 # (history strictly before origin, origin, horizon) -> artifact created at origin, or None when it failed.
@@ -64,6 +65,7 @@ class PredictivePolicy:
     refit: pd.Timedelta = DEFAULT_REFIT
     name: str = "predictive"
     origins: list[pd.Timestamp] = field(default_factory=list)  # refit times actually used (for tests)
+    progress: Callable[[int, int], None] | None = None  # (steps done, steps in the trace), at each refit
 
     def effective_config(self, params: SimParams) -> ControllerConfig:
         """The controller config with the simulated cluster's capacity, timing and limits."""
@@ -84,9 +86,10 @@ class PredictivePolicy:
         cfg = self.effective_config(params)
         notes: list[str] = []
         if float(cfg.forecast_max_age) != float(self.config.forecast_max_age):
+            raised = pd.Timedelta(seconds=float(cfg.forecast_max_age))
             notes.append(
-                f"forecastMaxAge raised to {float(cfg.forecast_max_age):g}s to cover the "
-                f"{self.refit} refit cadence"
+                f"forecastMaxAge raised to {format_duration(raised)} to cover the "
+                f"{format_duration(self.refit)} refit cadence"
             )
         n = len(trace.rate)
         start_ns, step_ns = trace.start.value, trace.step.value
@@ -115,6 +118,8 @@ class PredictivePolicy:
         limit = _rate_limiter(params, trace)
         for pos, i in enumerate(ticks):
             if i % refit_steps == 0:
+                if self.progress is not None:
+                    self.progress(i, n)
                 origin = pd.Timestamp(start_ns + i * step_ns, tz=tz)
                 self.origins.append(origin)
                 artifact = self.forecaster(history_before(self.history, origin), origin, horizon)
@@ -135,7 +140,7 @@ class PredictivePolicy:
             notes.append(
                 f"{failures} of {len(self.origins)} forecast refits failed; decide() scaled reactively"
             )
-        return PolicyRun(out, warmups, notes)
+        return PolicyRun(out, warmups, notes, issues_warmups=bool(cfg.warmup.enabled))
 
 
 def _timestamps(values_ns: np.ndarray, tz: Any) -> list[pd.Timestamp]:

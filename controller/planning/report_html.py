@@ -1,15 +1,14 @@
 """HTML rendering of the capacity report: one self-contained page, no scripts, no network.
 
 Pure string building, kept apart from the data work in :mod:`controller.planning.report` so the page layout
-can change
-without touching the numbers. Tables are rendered from the same rounded frames that are written as CSV, so
-every number on the page can be traced to a CSV cell. Images arrive as PNG bytes and are embedded as base64
-data URIs.
+can change without touching the numbers. Tables are rendered from the same rounded frames that are written
+as CSV (headers included), so every number on the page can be traced to a CSV cell. Charts arrive as SVG
+text and are inlined in a ``<figure>``; the layout keeps everything within the page width (tables wrap
+their headers, charts scale down), so nothing scrolls sideways at 1280 px.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,10 +25,13 @@ padding-bottom:4px} .sub{color:#5b6475;margin:0 0 16px}
 .card{flex:1 1 170px;border:1px solid #dfe4ee;border-radius:8px;padding:10px 14px;background:#f7f9fc}
 .card .v{font-size:24px;font-weight:600} .card .l{color:#5b6475;font-size:13px}
 .card.warn{background:#fff4e5;border-color:#f5b971} .card.bad{background:#fdecec;border-color:#ee9a9a}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
-th,td{border:1px solid #dfe4ee;padding:4px 8px}
-th{background:#eef2f8;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
-img{max-width:100%;border:1px solid #eef0f4;border-radius:6px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px;max-width:100%}
+th,td{border:1px solid #dfe4ee;padding:4px 8px;overflow-wrap:anywhere}
+th{background:#eef2f8;text-align:left;font-weight:600;vertical-align:bottom}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+figure{margin:8px 0 16px} figure svg{width:100%;max-width:100%;height:auto;display:block}
+td:first-child{white-space:nowrap}
+figcaption{color:#5b6475;font-size:13px}
 .note{color:#5b6475;font-size:13px} ul.risk li{color:#9b2c2c}
 """
 
@@ -45,14 +47,11 @@ class Card:
 class Section:
     title: str
     intro: str = ""
-    images: list[tuple[str, bytes]] = field(default_factory=list)  # (alt text, PNG bytes)
+    charts: list[tuple[str, str]] = field(default_factory=list)  # (caption, SVG text)
     tables: list[tuple[str, pd.DataFrame, str]] = field(default_factory=list)  # (caption, frame, csv file)
     bullets: list[str] = field(default_factory=list)
     bullet_class: str = ""
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    links: list[tuple[str, str]] = field(default_factory=list)  # (what, csv file): data not shown as a table
 
 
 def _cell(v: object) -> tuple[str, bool]:
@@ -66,7 +65,16 @@ def _cell(v: object) -> tuple[str, bool]:
         if pd.isna(v):
             return "", True
         return str(v), True
-    return ("" if v is None else str(v)), False
+    text = "" if v is None else str(v)
+    return text, text in ("-", "n/a") or _is_number(text)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def table_html(frame: pd.DataFrame, caption: str = "", csv_name: str = "") -> str:
@@ -116,9 +124,16 @@ def render(title: str, subtitle: str, cards: Sequence[Card], sections: Sequence[
         if s.bullets:
             cls = f' class="{s.bullet_class}"' if s.bullet_class else ""
             parts.append(f"<ul{cls}>" + "".join(f"<li>{html.escape(b)}</li>" for b in s.bullets) + "</ul>")
-        for alt, png in s.images:
-            parts.append(f'<p><img alt="{html.escape(alt)}" src="{data_uri(png)}"></p>')
+        for caption, svg in s.charts:
+            cap = html.escape(caption)
+            parts.append(f'<figure class="chart">{svg}<figcaption>{cap}</figcaption></figure>')
         for caption, frame, csv_name in s.tables:
             parts.append(table_html(frame, caption, csv_name))
+        if s.links:
+            items = "".join(
+                f'<li>{html.escape(what)}: <a class="csv" href="{html.escape(n)}">{html.escape(n)}</a></li>'
+                for what, n in s.links
+            )
+            parts.append(f'<ul class="note">{items}</ul>')
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from forecaster.durations import format_duration
 from forecaster.errors import UserError
 
 DEFAULT_STEP = pd.Timedelta(seconds=15)
@@ -133,7 +134,9 @@ def make_trace(rate: pd.Series, *, step: pd.Timedelta | None = None, where: str 
             raise UserError(f"{where}: timestamps must be strictly increasing")
         interval = pd.Timedelta(int(np.min(diffs)), unit="ns")
         if (diffs % int(interval.value)).any():
-            raise UserError(f"{where}: timestamps are not on a regular grid of {interval}")
+            raise UserError(
+                f"{where}: timestamps are not on a regular grid of {format_duration(interval)}"
+            )
         full = pd.date_range(idx[0], idx[-1], freq=interval)
         values = pd.Series(np.asarray(rate, dtype=float), index=idx).reindex(full)
     else:
@@ -148,7 +151,10 @@ def make_trace(rate: pd.Series, *, step: pd.Timedelta | None = None, where: str 
         secs = int(interval.total_seconds())
         step = pd.Timedelta(seconds=math.gcd(secs, 15)) if secs >= 1 else interval
     if interval % step != pd.Timedelta(0):
-        raise UserError(f"{where}: the simulation step {step} must divide the trace interval {interval}")
+        raise UserError(
+            f"{where}: the simulation step {format_duration(step)} must divide the trace interval "
+            f"{format_duration(interval)}"
+        )
     k = round(interval / step)
     return Trace(
         start=pd.Timestamp(idx[0]),
@@ -176,6 +182,7 @@ class PolicyRun:
     requested: np.ndarray
     warmups: list[Warmup] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    issues_warmups: bool = False  # the policy makes warm-up calls at all (see controller.planning.warmups)
 
 
 class Policy(Protocol):
@@ -214,6 +221,7 @@ class SimResult:
     warmups: list[Warmup]
     notes: list[str]
     capacity_per_replica: float
+    issues_warmups: bool = False
 
     def frame(self) -> pd.DataFrame:
         """Per-step timeline: demand, requested and ready replicas, ready capacity and shortfall."""
@@ -254,7 +262,8 @@ def check_trace(trace: Trace, params: SimParams, where: str = "trace") -> None:
     span = trace.step * len(trace.rate)
     if span <= params.startup:
         raise UserError(
-            f"{where}: covers {span} which is not longer than the start-up delay {params.startup}; "
+            f"{where}: covers {format_duration(span)}, not longer than the start-up delay "
+            f"{format_duration(params.startup)}; "
             "replay a longer trace or shorten --startup"
         )
 
@@ -271,8 +280,44 @@ def simulate(trace: Trace, policy: Policy, params: SimParams) -> SimResult:
     ready = ready_replicas(requested, lead_steps(trace, params), initial_replicas(trace, params))
     metrics = measure(policy.name, trace, requested, ready, run.warmups, params)
     return SimResult(
-        policy.name, trace, requested, ready, metrics, run.warmups, run.notes, params.capacity_per_replica
+        policy.name, trace, requested, ready, metrics, run.warmups, run.notes, params.capacity_per_replica,
+        run.issues_warmups,
     )
+
+
+def replay_recorded(
+    trace: Trace, replicas: pd.Series, params: SimParams, *, name: str = "as run", where: str = "replicas"
+) -> SimResult:
+    """Measure the replicas that actually ran (a series of counts at their timestamps) against the trace.
+
+    The recorded count holds from each timestamp to the next (the last one to the end of the trace, noted
+    when it is more than one trace interval old); recorded replicas are taken as ready and warm, and billed
+    as they ran. The history must start no later than the trace.
+    """
+    s = pd.Series(np.asarray(replicas, dtype=float), index=pd.DatetimeIndex(replicas.index)).dropna()
+    if s.index.tz is None:
+        s.index = s.index.tz_localize(trace.timezone)
+    s = s[~s.index.duplicated(keep="last")].sort_index()
+    if len(s) == 0:
+        raise UserError(f"{where}: has no replica counts")
+    if (s < 0).any():
+        raise UserError(f"{where}: replica counts must not be negative")
+    if s.index[0] > trace.start:
+        raise UserError(
+            f"{where}: starts {s.index[0].isoformat()}, after the replayed window starts "
+            f"({trace.start.isoformat()}); give a history that covers the whole window"
+        )
+    times = trace.times
+    pos = np.searchsorted(s.index.asi8, times.asi8, side="right") - 1
+    counts = np.round(s.to_numpy()[pos]).astype(np.int64)
+    notes = []
+    if s.index[-1] < trace.end - trace.interval:
+        notes.append(
+            f"{where} ends {s.index[-1].isoformat()}; its last count is carried to "
+            f"{trace.end.isoformat()}"
+        )
+    metrics = measure(name, trace, counts, counts, [], params)
+    return SimResult(name, trace, counts, counts, metrics, [], notes, params.capacity_per_replica)
 
 
 def measure(

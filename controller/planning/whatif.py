@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,13 +35,14 @@ import pandas as pd
 
 from controller.config import ControllerConfig
 from controller.planning.plan import build_plan
+from controller.planning.warmups import count_warmups
 from forecaster.artifact import Event, ForecastArtifact, Interval
 from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import UserError
 
 VALUE_COLUMNS = ("yhat", "yhat_lower", "yhat_upper", "peak_upper")
 RISK_COLUMNS = ["kind", "start", "end", "peak_rate", "replicas_needed", "replicas_ready", "limit", "reason"]
-SCHEDULE_COLUMNS = ["request_at", "warm_at", "ready_by", "needed_at", "from", "to"]
+SCHEDULE_COLUMNS = ["request_at", "needed_at", "ahead", "from", "to"]
 WARMUP_COLUMNS = ["issue_at", "key", "reason", "message"]
 
 
@@ -65,7 +67,7 @@ class Plan:
     frame: pd.DataFrame  # per interval: build_plan's columns + capped, short, over_quota, replica_hours
     hourly: pd.DataFrame  # per hour: ds, peak_rate, mean_rate, replicas, need
     risks: list[dict[str, Any]]
-    schedule: list[dict[str, Any]]  # scale-ups: request_at, warm_at, ready_by, needed_at, from, to
+    schedule: list[dict[str, Any]]  # scale-ups: request_at, needed_at, ahead, from, to
     warmups: list[dict[str, Any]] = field(default_factory=list)  # issue_at, key, reason, message
     summary: dict[str, Any] = field(default_factory=dict)
 def parse_growth(text: str) -> float:
@@ -193,20 +195,22 @@ def capacity_plan(
     interval: pd.Timedelta | None = None,
     scenario: str = "baseline",
     quota_tps: float | None = None,
-    price_per_replica_hour: float = 0.0,
+    price_per_replica_hour: float | None = None,
     initial_replicas: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Plan:
     """The controller's own plan for the forecast (see :func:`controller.planning.plan.build_plan`),
     summarised (pure).
 
-    A frame needs ``interval`` and is planned as if forecast at its first interval.
+    A frame needs ``interval`` and is planned as if forecast at its first interval. Without a price the
+    cost is None; without a quota there are no quota rows or risks.
     """
     if isinstance(forecast, pd.DataFrame):
         if interval is None:
             raise ValueError("capacity_plan(): a forecast frame needs its interval")
         forecast = artifact_from_frame(forecast, interval)
     res = pd.Timedelta(seconds=forecast.interval_seconds)
-    plan, decisions = build_plan(forecast, config, initial_replicas=initial_replicas)
+    plan, decisions = build_plan(forecast, config, initial_replicas=initial_replicas, progress=progress)
     times = [d.at for d in decisions]
     requested = np.asarray([d.replicas for d in decisions], dtype=np.int64)
     ds = pd.DatetimeIndex(plan["ds"])
@@ -245,11 +249,12 @@ def capacity_plan(
                 "limit": config.max_replicas if kind != "quota" else quota_tps,
                 "reason": ",".join(sorted(set(frame["reason"].iloc[a:b]))),
             })
-    schedule = _scale_ups(ds, ready, times, requested, res, config)
+    schedule = _scale_ups(ds, ready, times, requested, res)
     warmups = [
         {"issue_at": d.at.isoformat(), "key": w.key, "reason": w.reason, "message": w.message}
         for d in decisions for w in d.warmups
     ]
+    tally = count_warmups(w["reason"] for w in warmups)
     replica_hours = float(frame["replica_hours"].sum())
     i_peak = int(np.argmax(peak))
     summary = {
@@ -262,11 +267,14 @@ def capacity_plan(
         "intervals_at_max": int(capped.sum()),
         "hours_at_max": float(capped.sum() * hours_f),
         "hours_short": float(short.sum() * hours_f),
-        "hours_over_quota": float(over_quota.sum() * hours_f),
+        "quota_tps": quota_tps,
+        "hours_over_quota": float(over_quota.sum() * hours_f) if quota_tps is not None else None,
         "replica_hours": replica_hours,
-        "cost": replica_hours * price_per_replica_hour,
+        "price_per_replica_hour": price_per_replica_hour,
+        "cost": None if price_per_replica_hour is None else replica_hours * price_per_replica_hour,
         "scale_ups": len(schedule),
-        "warmups": len(warmups),
+        "warmups": tally.total,
+        "warmups_by_reason": {"ramp": tally.ramp, "event": tally.event, "new_replicas": tally.new_replicas},
         "risk_windows": len(risks),
         "capacity_per_replica": float(config.capacity_per_replica),
         "headroom": float(config.headroom),
@@ -284,11 +292,9 @@ def _scale_ups(
     times: list[pd.Timestamp],
     requested: np.ndarray,
     res: pd.Timedelta,
-    config: ControllerConfig,
 ) -> list[dict[str, Any]]:
     """Each rise of the ready replicas, with the request that readied it: the earliest tick from which the
     controller kept requesting at least the new count until the end of the row."""
-    startup = pd.Timedelta(seconds=float(config.startup))
     out = []
     for i in range(1, len(ready)):
         if ready[i] <= ready[i - 1]:
@@ -299,9 +305,8 @@ def _scale_ups(
         at = times[max(k, 0)]
         out.append({
             "request_at": at.isoformat(),
-            "warm_at": (at + startup).isoformat(),
-            "ready_by": (at + config.lead).isoformat(),
             "needed_at": ds[i].isoformat(),
+            "ahead": format_duration(ds[i] - at),
             "from": int(ready[i - 1]),
             "to": int(ready[i]),
         })
@@ -327,47 +332,10 @@ def plan_doc(plan: Plan) -> dict[str, Any]:
     }
 
 
-def format_comparison(base: Plan, scen: Plan) -> str:
-    rows = (
-        ("peak demand (req/s, forecast)", "peak_demand", "{:,.1f}"),
-        ("peak upper band (req/s)", "peak_upper", "{:,.1f}"),
-        ("peak at", "peak_at", "{}"),
-        ("replicas needed at peak", "max_replicas_needed", "{}"),
-        ("most replicas planned", "max_replicas_planned", "{}"),
-        ("hours capped at max replicas", "hours_at_max", "{:.1f}"),
-        ("hours short below max", "hours_short", "{:.1f}"),
-        ("hours over quota", "hours_over_quota", "{:.1f}"),
-        ("replica-hours", "replica_hours", "{:,.1f}"),
-        ("cost", "cost", "{:,.2f}"),
-        ("scale-ups", "scale_ups", "{}"),
-        ("warm-ups", "warmups", "{}"),
-        ("lead time", "lead", "{}"),
-    )
-    w = max(len(r[0]) for r in rows)
-    out = [f"{'':{w}}  {'baseline':>26}  {'scenario':>26}"]
-    for label, key, fmt in rows:
-        out.append(f"{label:{w}}  {fmt.format(base.summary[key]):>26}  {fmt.format(scen.summary[key]):>26}")
-    for plan in (base, scen):
-        if plan.risks:
-            out.append(f"\nRisk windows ({plan.scenario}):")
-            for r in plan.risks:
-                if r["kind"] == "quota":
-                    what = f"peak {r['peak_rate']:,.1f} req/s > quota {r['limit']:g}"
-                else:
-                    where = "at max" if r["kind"] == "max_replicas" else "below max"
-                    what = (f"needs {r['replicas_needed']}, {r['replicas_ready']} ready ({where} "
-                            f"{r['limit']}; {r['reason']})")
-                out.append(f"  {r['start']} .. {r['end']}  {what}")
-    out.append("\nScenario scale-up schedule (request at -> ready by, needed at: replicas):")
-    for s in scen.schedule[:48]:
-        out.append(f"  {s['request_at']} -> {s['ready_by']}, {s['needed_at']}: {s['from']} -> {s['to']}")
-    if len(scen.schedule) > 48:
-        out.append(f"  ... {len(scen.schedule) - 48} more (use --json for all)")
-    if scen.warmups:
-        out.append(f"\nScenario warm-ups: {len(scen.warmups)} (first at {scen.warmups[0]['issue_at']}; "
-                   "--json lists them)")
-    out.append("\nScenario replicas per hour:")
-    for _, h in scen.hourly.iterrows():
-        out.append(f"  {h['ds'].isoformat()}  {int(h['replicas']):>4}  (need {int(h['need'])}, "
-                   f"peak {h['peak_rate']:,.1f} req/s)")
-    return "\n".join(out) + "\n"
+
+
+def outside_horizon(events: tuple[EventWindow, ...], forecast: ForecastArtifact) -> list[EventWindow]:
+    """The event windows that do not overlap the forecast's horizon (they would change nothing)."""
+    start = forecast.intervals[0].ds
+    end = forecast.intervals[-1].ds + pd.Timedelta(seconds=forecast.interval_seconds)
+    return [ev for ev in events if ev.end <= start or ev.start >= end]

@@ -363,10 +363,15 @@ def resample(series: CleanSeries, freq: pd.Timedelta, how: Literal["mean", "sum"
     observed = agg[keep].where(~miss)
     observed.index.name, observed.name = "ds", "y"
     y = observed.mask(out)
+    n_miss = int(miss.sum())
+    gaps = (
+        "no interval is missing" if n_miss == 0
+        else f"{n_miss} are missing because one of their {format_duration(series.freq)} inputs is"
+    )
     note = QualityNote(
         "resampled", "info",
         f"aggregated from {format_duration(series.freq)} to {format_duration(freq)} intervals ({how}); "
-        f"{int(miss.sum())} interval(s) with any missing input are missing",
+        f"{gaps}",
     )
     return CleanSeries(y=y, freq=freq, timezone=series.timezone, notes=(*series.notes, note),
                        missing=miss.rename("missing"), outage=out.rename("outage"), observed=observed)

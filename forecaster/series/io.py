@@ -13,10 +13,12 @@ the user's zone so that models see the local hour of day and day of week across 
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
 import zoneinfo
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -248,6 +250,28 @@ def _iso_column(col: pd.Series) -> pd.Series:
     s = col if isinstance(col.dtype, pd.DatetimeTZDtype) else col.dt.tz_localize("UTC")
     text = s.dt.strftime("%Y-%m-%dT%H:%M:%S%z")
     return text.str.replace(r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
+
+
+VALUE_COLUMNS = ("yhat", "yhat_lower", "yhat_upper", "peak_upper")
+
+
+def round_values(
+    frame: pd.DataFrame, columns: Sequence[str] = VALUE_COLUMNS, digits: int = 4
+) -> pd.DataFrame:
+    """``frame`` with ``columns`` rounded to ``digits`` significant digits of their largest value.
+
+    One number of decimals for all of them (at least one), so a column reads evenly: a peak of 25,327 keeps
+    one decimal (``25327.1``), a peak of 15.2 keeps two (``15.24``), 0.0123 keeps five. ``digits`` <= 0
+    leaves the frame as it is.
+    """
+    cols = [c for c in columns if c in frame.columns]
+    if digits <= 0 or not cols:
+        return frame
+    values = np.abs(frame[cols].to_numpy(dtype=float))
+    top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+    magnitude = math.floor(math.log10(top)) if top > 0 and math.isfinite(top) else 0
+    decimals = max(1, digits - 1 - magnitude)
+    return frame.assign(**{c: frame[c].astype(float).round(decimals) for c in cols})
 
 
 def write_frame(frame: pd.DataFrame, dest: str) -> None:

@@ -274,6 +274,40 @@ def test_dry_run_decides_but_never_acts() -> None:
     assert lp.deps.state_store.load() is None
 
 
+def test_dry_run_is_not_the_leader() -> None:
+    """A dry run takes no Lease, so it must not read as leader in /metrics; its own gauge says it is dry."""
+    lp, _, _ = make(dry_run=True)
+    assert lp.tick(NOW).outcome == "dry_run"
+    assert metric(lp, "recharge_autoscaler_leader") == 0
+    assert metric(lp, "recharge_autoscaler_dry_run") == 1
+    live, _, _ = make()  # no Lease configured and not dry: the only replica, so it leads
+    live.tick(NOW)
+    assert metric(live, "recharge_autoscaler_leader") == 1
+    assert metric(live, "recharge_autoscaler_dry_run") == 0
+
+
+def test_decision_is_logged_as_fields(caplog: pytest.LogCaptureFixture) -> None:
+    """Log pipelines query the decision's numbers as fields, not by parsing a multi-line message."""
+    import json
+    import logging
+
+    from forecaster.logs import JsonFormatter
+
+    lp, _, _ = make()
+    with caplog.at_level(logging.INFO, logger="controller.loop"):
+        result = lp.tick(NOW)
+    assert result.decision is not None
+    assert result.decision.forecast_peak is not None and result.decision.observed_rate is not None
+    (record,) = [r for r in caplog.records if getattr(r, "scaler", None)]
+    doc = json.loads(JsonFormatter().format(record))
+    assert (doc["scaler"], doc["from"], doc["to"], doc["reason"]) == (
+        "payments/recharge", 3, result.decision.replicas, result.decision.reason,
+    )
+    assert doc["forecast_peak"] == pytest.approx(result.decision.forecast_peak)
+    assert doc["observed_load"] == pytest.approx(result.decision.observed_rate)
+    assert "\n" not in doc["msg"] and doc["msg"].startswith("payments/recharge: 3 -> ")
+
+
 def test_follower_does_not_touch_the_target() -> None:
     target = FakeTarget()
     target.status_error = AssertionError("a follower must not read the target")

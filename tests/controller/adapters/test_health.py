@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from controller.adapters.health import ControllerMetrics, HealthServer, HealthState
+from tests.support.tools import tool_path
 
 
 class Clock:
@@ -132,3 +134,32 @@ def test_shared_port_serves_everything() -> None:
 def test_ticks_help_names_every_outcome(outcome: str) -> None:
     (family,) = [f for f in ControllerMetrics().registry.collect() if f.name.endswith("_ticks")]
     assert outcome in family.documentation
+
+
+def _every_metric_set() -> ControllerMetrics:
+    m = ControllerMetrics()
+    for gauge in (m.desired_replicas, m.current_replicas, m.ready_replicas, m.hpa_floor, m.forecast_age,
+                  m.observed_load, m.leader, m.last_tick, m.dry_run):
+        gauge.set(1)
+    m.decisions.labels(reason="ForecastPeak").inc()
+    m.scale_changes.labels(direction="up").inc()
+    m.warmups.labels(result="ok").inc()
+    m.errors.labels(kind="store").inc()
+    m.ticks.labels(outcome="acted").inc()
+    return m
+
+
+@pytest.mark.skipif(tool_path("promtool") is None, reason="no promtool (scripts/install-test-tools.sh)")
+def test_promtool_accepts_the_metrics() -> None:
+    """``promtool check metrics`` lints names, units, types and help texts of the exposition."""
+    res = subprocess.run([str(tool_path("promtool")), "check", "metrics"], input=_every_metric_set().render(),
+                         capture_output=True, timeout=60, check=False)
+    assert res.returncode == 0, (res.stdout + res.stderr).decode()
+
+
+def test_gauges_of_a_quantity_name_their_unit() -> None:
+    """A gauge of a rate or a time carries its unit in the name; counts (replicas, flags) need none."""
+    names = {f.name for f in _every_metric_set().registry.collect() if f.type == "gauge"}
+    assert "recharge_autoscaler_observed_load_requests_per_second" in names
+    assert "recharge_autoscaler_forecast_age_seconds" in names
+    assert not any(n.endswith("_observed_load") for n in names)  # the old, unit-less name is gone

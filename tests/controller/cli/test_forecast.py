@@ -134,3 +134,50 @@ def test_help_explains_flags_with_units(command: str) -> None:
         "--timezone",
     ):
         assert needle in text
+
+
+def test_forecast_values_are_rounded_by_default(history_csv: Path, tmp_path: Path) -> None:
+    """4 significant digits of the peak by default (at least one decimal); --digits 0 keeps every digit."""
+    out, raw = tmp_path / "out.csv", tmp_path / "raw.csv"
+    base = ["forecast", "--history", str(history_csv), "--horizon", "6h", "--model", "snaive", "--quiet"]
+    assert main([*base, "--output", str(out)]) == 0
+    assert main([*base, "--output", str(raw), "--digits", "0"]) == 0
+    text = out.read_text().splitlines()[1:]
+    decimals = {len(cell.split(".")[1]) for line in text for cell in line.split(",")[1:]}
+    assert decimals <= {1}  # peaks of a few hundred: one decimal (e.g. 512.3)
+    f, r = pd.read_csv(out), pd.read_csv(raw)
+    assert max(len(c.split(".")[1]) for c in raw.read_text().split()[1].split(",")[1:]) > 1
+    for col in CONTRACT[1:]:
+        assert (f[col] - r[col]).abs().max() <= 0.05 + 1e-9
+
+
+def test_backtest_lists_models_not_run_and_sorts_by_error(
+    history_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", "--history", str(history_csv), "--folds", "3", "--horizon", "6h"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    run = [line for line in lines[1:] if "%" in line and not line.startswith("chosen")]
+    wapes = [float(line.split()[1].rstrip("%")) for line in run]
+    assert wapes == sorted(wapes) and len(run) == 6  # the auto candidates, best first
+    skipped = {line.split()[0]: line for line in lines if "not run:" in line}
+    assert set(skipped) == {"mstl_ets", "prophet", "prophet_default"}
+    assert all("--candidates all" in line for line in skipped.values())
+    assert main(["backtest", "--history", str(history_csv), "--folds", "2", "--horizon", "6h", "--model",
+                 "snaive", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["models"]) == {"snaive"} and "--model snaive" in doc["not_run"]["seasonal_median"]
+
+
+@pytest.mark.slow
+def test_backtest_candidates_all_runs_every_model(
+    history_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from forecaster.models import available_models
+
+    argv = ["backtest", "--history", str(history_csv), "--folds", "2", "--horizon", "6h", "--candidates",
+            "all", "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["models"]) | set(doc["not_run"]) == set(available_models())
+    assert all(why.startswith("failed:") for why in doc["not_run"].values())  # only a failure skips one
+    assert {"prophet", "mstl_ets"} <= set(doc["models"])

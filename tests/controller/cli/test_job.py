@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -59,10 +60,13 @@ def test_once_prints_a_summary_and_stores_the_forecast(
     out = capsys.readouterr().out
     art = FileStore(tmp_path / "out" / "forecast.json").read()
     assert art is not None and len(art.intervals) == 6
-    for label in ("source", "history", "quality", "model", "peak", "horizon", "events", "written"):
+    for label in ("source", "history", "quality", "model", "peak", "unit", "horizon", "events", "written"):
         assert f"  {label} " in out, label
     assert "history.csv" in out and "forecast.json" in out and "seasonal_median" in out
     assert "672 points at 30m" in out
+    peak = out.split("  peak ")[1].split("  low ")[0]
+    assert re.match(r"\s*[\d,.]+ per 30m at ", peak) and "up to " in peak  # every value with its unit
+    assert "no interval is missing" in out and "0 interval(s)" not in out
 
 
 @pytest.mark.parametrize(

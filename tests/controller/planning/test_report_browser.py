@@ -1,7 +1,10 @@
-"""Renders the capacity report once in headless Chromium: the page paints and every embedded image decodes."""
+"""Renders the capacity report in headless Chromium: it paints, every chart has labelled axes, and nothing
+overflows the page sideways at 1280 px (the report's own numbers-equal-CSV checks are in test_report.py)."""
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
@@ -30,12 +33,26 @@ FLAGS = [
 ]
 PROBE = """<script>
 window.addEventListener('load', () => {
-  const imgs = Array.from(document.images);
-  const out = document.createElement('pre');
-  out.id = 'probe';
-  out.textContent = 'IMAGES ' + imgs.length + ' LOADED ' +
-    imgs.filter(i => i.complete && i.naturalWidth > 0).length + ' END';
-  document.body.appendChild(out);
+  const width = window.innerWidth;
+  const out = {width: width, scrollWidth: document.documentElement.scrollWidth, wide: [], charts: {}};
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 0.5) out.wide.push(el.tagName + ' ' + Math.round(r.right));
+  }
+  for (const svg of document.querySelectorAll('figure.chart svg')) {
+    const name = svg.getAttribute('aria-label').replace(/ chart$/, '');
+    const box = svg.getBoundingClientRect();
+    const labels = (axis) => Array.from(svg.querySelectorAll(`[id^="${name}-${axis}label-"]`)).map(g => {
+      const r = g.getBoundingClientRect();
+      const inside = r.width > 0 && r.left >= box.left - 1 && r.right <= box.right + 1;
+      return {text: g.textContent.trim(), inside: inside};
+    });
+    out.charts[name] = {x: labels('x'), y: labels('y'), width: box.width};
+  }
+  const pre = document.createElement('pre');
+  pre.id = 'probe';
+  pre.textContent = '@@' + 'probe@@' + JSON.stringify(out) + '@@' + 'end@@';  // markers not in this source
+  document.body.appendChild(pre);
 });
 </script></body>"""
 
@@ -93,11 +110,29 @@ def test_screenshot_is_not_blank(report_html: Path, tmp_path: Path) -> None:
     assert float((rgb.mean(axis=2) < 0.5).mean()) > 0.005  # there is dark ink (text, lines) on it
 
 
-def test_images_load_in_the_browser(report_html: Path, tmp_path: Path) -> None:
-    probe = tmp_path / "probe.html"
-    probe.write_text(report_html.read_text().replace("</body>", PROBE))
-    res = chromium(["--dump-dom", probe.as_uri()], tmp_path)
-    m = re.search(r"IMAGES (\d+) LOADED (\d+) END", res.stdout)
+@pytest.fixture(scope="module")
+def probe(report_html: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("probe")
+    page = tmp / "probe.html"
+    page.write_text(report_html.read_text().replace("</body>", PROBE))
+    res = chromium(["--window-size=1280,900", "--dump-dom", page.as_uri()], tmp)
+    m = re.search(r"@@probe@@(.*?)@@end@@", res.stdout, flags=re.S)
     assert m, res.stderr[-2000:]
-    assert int(m.group(1)) == 2  # forecast and plan charts (simulation skipped)
-    assert m.group(1) == m.group(2)
+    return json.loads(html.unescape(m.group(1)))
+
+
+def test_every_chart_has_labelled_axes(probe: dict) -> None:
+    charts = probe["charts"]
+    assert set(charts) == {"forecast", "plan", "outlook"}  # no simulation: --simulate-days 0
+    for name, axes in charts.items():
+        for axis in ("x", "y"):
+            assert axes[axis], f"{name}: no {axis} axis label"
+            for label in axes[axis]:
+                assert label["text"] and label["inside"], f"{name}: {axis} label {label}"
+        assert axes["width"] > 600, name  # scaled to the page, not a thumbnail
+
+
+def test_no_horizontal_overflow_at_1280px(probe: dict) -> None:
+    assert probe["width"] == 1280
+    assert probe["scrollWidth"] <= probe["width"]
+    assert probe["wide"] == []

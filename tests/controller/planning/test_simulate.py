@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from controller.planning.simulate import (
     compare,
     make_trace,
     ready_replicas,
+    replay_recorded,
     simulate,
 )
 from forecaster.errors import UserError
@@ -194,6 +196,26 @@ def test_compare_relative_to_oracle() -> None:
     assert table.loc["reactive", "vs_oracle_replica_hours"] > 1.0
 
 
+def test_recorded_replicas_are_measured_as_they_ran() -> None:
+    """The replicas actually run (a step series of counts) are ready as recorded and billed as they ran."""
+    tr = make_trace(rate_series([10.0] * 30 + [40.0] * 30))  # 1-min intervals, 15-s steps
+    ran = pd.Series([1, 4, 4], index=[T0 - pd.Timedelta("5min"), T0 + pd.Timedelta("32min"),
+                                      T0 + pd.Timedelta("59min")])
+    res = replay_recorded(tr, ran, SimParams(capacity_per_replica=10, price_per_replica_hour=2.0))
+    assert res.policy == "as run" and not res.issues_warmups
+    assert res.ready.tolist() == [1] * 128 + [4] * 112
+    m = res.metrics
+    assert m.short_interval_share == pytest.approx(2 / 60)  # 40 req/s at 30 and 31 min with one replica
+    assert m.replica_hours == pytest.approx((1 * 32 + 4 * 28) / 60)
+    assert m.cost == pytest.approx(2 * m.replica_hours)
+    assert res.notes == []
+    with pytest.raises(UserError, match=r"starts .* after the replayed window starts"):
+        late = pd.Series([3], index=[T0 + pd.Timedelta("1min")])
+        replay_recorded(tr, late, SimParams(capacity_per_replica=10))
+    early = replay_recorded(tr, pd.Series([3], index=[T0]), SimParams(capacity_per_replica=10))
+    assert "its last count is carried" in early.notes[0]
+
+
 def write_trace(tmp_path, values: list[float], minutes: int = 1) -> str:
     path = tmp_path / "trace.csv"
     s = rate_series(values, minutes=minutes)
@@ -230,6 +252,25 @@ def test_cli_json_table(tmp_path, run_cli, capsys) -> None:
     )
     rc = run_cli(["simulate", "--trace", path, "--capacity-per-replica", "10", "--policy", "oracle"])
     assert rc == 0 and "replica-hours vs oracle" in capsys.readouterr().out
+
+
+def test_cli_table_says_what_it_does_not_know(tmp_path, run_cli, capsys) -> None:
+    """No price: cost n/a, not 0.0. A policy that makes no warm-up calls shows '-' and a note says why.
+    Durations read like the flags (1d, 15s), never as pandas reprs."""
+    path = write_trace(tmp_path, [10.0] * 600 + [40.0] * 600 + [10.0] * 240)
+    argv = ["simulate", "--trace", path, "--capacity-per-replica", "10", "--policy", "reactive,oracle",
+            "--start", "6h"]
+    assert run_cli(argv) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("  ")[0].strip(): line.split()[-2:] for line in out.splitlines()[3:] if "  " in line}
+    assert rows["cost"] == ["n/a", "n/a"]
+    assert rows["warm-ups issued"] == ["-", "-"]
+    assert "note: warm-ups: reactive, oracle show '-': they are baselines replayed without warm-up" in out
+    assert not re.search(r"\d days|\d\d:\d\d:\d\d ", out) and "(18h in 4,320 steps of 15s)" in out
+    assert run_cli([*argv, "--price-per-replica-hour", "1.5", "--currency", "USD"]) == 0
+    priced = capsys.readouterr().out
+    (cost,) = [line for line in priced.splitlines() if line.startswith("cost (USD)")]
+    assert all(c != "n/a" and float(c.replace(",", "")) > 0 for c in cost.split()[-2:])
 
 
 @pytest.mark.parametrize(
@@ -287,4 +328,14 @@ def test_cli_predictive_uses_the_real_pipeline(tmp_path, run_cli, capsys) -> Non
     doc = json.loads(capsys.readouterr().out)
     pred, reac = doc["policies"]["predictive"], doc["policies"]["reactive"]
     assert pred["short_time_share"] == 0.0 < reac["short_time_share"]
-    assert any("forecastMaxAge" in n for n in pred["notes"])
+    assert any("forecastMaxAge raised to 13h to cover the 12h refit cadence" in n for n in pred["notes"])
+    # Warm-ups are planned as in `plan` (one definition), and only the predictive policy issues them.
+    assert pred["issues_warmups"] and pred["warmups_issued"] > 0 and not reac["issues_warmups"]
+    assert pred["cost"] is None  # no price given
+    assert run_cli([*argv_of(path), "--no-warmup", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["policies"]["predictive"]["warmups_issued"] == 0
+
+
+def argv_of(path) -> list[str]:
+    return ["simulate", "--trace", str(path), "--capacity-per-replica", "10", "--policy", "predictive",
+            "--start", "8d", "--refit", "12h"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -121,10 +122,10 @@ def test_capacity_plan_hand_computed() -> None:
     )
     assert [(x["from"], x["to"]) for x in plan.schedule] == [(6, 12), (12, 20)]
     first = plan.schedule[0]  # requested one lead (start-up + warm-up) before the row that needs it
-    assert (first["request_at"], first["warm_at"], first["ready_by"], first["needed_at"]) == (
-        "2026-12-01T01:58:00+00:00", "2026-12-01T01:59:30+00:00", "2026-12-01T02:00:00+00:00",
-        "2026-12-01T02:00:00+00:00",
+    assert (first["request_at"], first["needed_at"], first["ahead"]) == (
+        "2026-12-01T01:58:00+00:00", "2026-12-01T02:00:00+00:00", "2m",
     )
+    assert set(first) == {"request_at", "needed_at", "ahead", "from", "to"}  # no column that repeats another
     # Billed from the request: 6 replicas for 58 min then 12 for 2 min, and so on.
     rh = plan.frame["replica_hours"].tolist()
     assert rh[:4] == pytest.approx([6, (6 * 58 + 12 * 2) / 60, (12 * 58 + 20 * 2) / 60, 20])
@@ -175,7 +176,7 @@ def test_event_window_plan(overrides: dict[str, Any], replicas: list[int], hours
     assert plan.frame["replicas"].tolist() == replicas
     assert plan.summary["hours_at_max"] == hours_at_max
     up = plan.schedule[0]
-    assert (up["request_at"], up["ready_by"], up["from"], up["to"]) == (
+    assert (up["request_at"], up["needed_at"], up["from"], up["to"]) == (
         "2026-12-01T01:58:00+00:00", "2026-12-01T02:00:00+00:00", 12, replicas[2]
     )
     risks = [(r["kind"], r["start"], r["end"], r["replicas_ready"]) for r in plan.risks]
@@ -277,6 +278,35 @@ def test_whatif_cli_bad_input_exit_2(run_cli, history_file, capsys, extra: list[
     assert message in err and "Traceback" not in err
 
 
+def test_whatif_text_is_short_and_says_only_what_was_asked(run_cli, history_file, capsys) -> None:
+    """Default text: the comparison and a few lines; no quota row without --quota-tps, cost n/a without a
+    price, no duplicate schedule columns; --details adds every scale-up and the replicas per hour."""
+    argv = ["whatif", "--history", history_file, "--capacity-per-replica", "10", "--model", "seasonal_median",
+            "--growth", "20%", "--horizon", "2d"]
+    assert run_cli(argv) == 0
+    short = capsys.readouterr().out
+    assert len(short.splitlines()) < 30
+    assert "quota" not in short and "Scenario replicas per hour:" not in short
+    (cost,) = [line for line in short.splitlines() if line.startswith("cost")]
+    assert cost.split()[1:] == ["n/a", "n/a"]
+    assert run_cli([*argv, "--details", "--quota-tps", "150", "--price-per-replica-hour", "0.5",
+                    "--currency", "EUR"]) == 0
+    long = capsys.readouterr().out
+    assert "hours over quota 150 req/s" in long and "cost (EUR)" in long
+    hourly = long.split("Scenario replicas per hour:")[1].strip().splitlines()
+    assert len(hourly) == 48
+    ups = long.split("Scenario scale-ups (request at -> needed at, ahead: replicas):")[1].split("\n\n")[0]
+    assert "->" in ups and "ready by" not in long
+
+
+def test_event_outside_the_horizon_is_an_error(run_cli, history_file, capsys) -> None:
+    argv = ["whatif", "--history", history_file, "--capacity-per-replica", "10", "--model", "seasonal_median",
+            "--horizon", "1d", "--event", "2026-12-05T00:00Z/6h x3"]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "outside the planned horizon" in err and "--horizon" in err
+
+
 def test_zone_less_event_read_in_timezone(run_cli, history_file, capsys) -> None:
     argv = [
         "whatif",
@@ -344,7 +374,13 @@ def test_whatif_baseline_is_the_plan_command(run_cli, history_file, tmp_path, ca
     finally:
         monkey.undo()
     plan = pd.read_csv(out)
-    doc = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    # One warm-up definition and count: the calls decide() issues, as `plan` reports them on stderr.
+    (said,) = re.findall(r"warm-ups (\d+)", captured.err)
+    summary = doc["baseline"]["summary"]
+    assert int(said) == summary["warmups"] == len(doc["baseline"]["warmups"]) > 0
+    assert sum(summary["warmups_by_reason"].values()) == summary["warmups"]
     base = pd.DataFrame(doc["baseline"]["intervals"])
     assert len(base) == len(plan) == 24
     assert base["ds"].tolist() == [pd.Timestamp(t).isoformat() for t in plan["ds"]]
