@@ -467,3 +467,27 @@ def parse_controller_config(data: object) -> ControllerConfig:
     The whole config file is read by :func:`controller.configfile.load_controller_config`.
     """
     return parse(ControllerConfig, data, SECTION)
+
+
+class FleetConfig(ConfigModel):
+    """The ``fleet`` section: one controller for every PredictiveScaler in the watched namespaces."""
+
+    config_path = "fleet"
+
+    namespaces: list[NonEmptyStr] = Field(
+        default_factory=list,
+        description="Namespaces whose PredictiveScalers this controller reconciles; empty means all.",
+    )
+    interval: Annotated[Duration, Between("0s", "1h", open_low=True)] = Field(
+        Duration(30), description="Period of the fleet's reconcile round.", json_schema_extra={"unit": "s"},
+    )
+    leader_election: LeaderElectionConfig = Field(
+        default_factory=lambda: LeaderElectionConfig(lease_name="recharge-autoscaler-fleet"),
+        description="One Lease for the whole fleet controller.",
+    )
+    health_port: Port = Field(
+        8080, description="Port of /healthz and /readyz.", json_schema_extra={"unit": "port"},
+    )
+    metrics_port: Port = Field(
+        9090, description="Port of /metrics (Prometheus).", json_schema_extra={"unit": "port"},
+    )

@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from pydantic import Field, model_validator
 
-from controller.config import SECTION, ControllerConfig
+from controller.config import SECTION, ControllerConfig, FleetConfig
 from forecaster.configbase import ConfigModel, load_yaml, parse
 from forecaster.errors import ConfigError
 from forecaster.job.config import (
@@ -50,6 +50,7 @@ class ConfigFile(ConfigModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig, description="The job's /metrics endpoint.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Log format and verbosity.")
     controller: ControllerConfig | None = Field(None, description="The controller (`run`, and the planners).")
+    fleet: FleetConfig | None = Field(None, description="The fleet controller (`fleet`).")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -41,12 +41,13 @@ DURATION_TEXT = "Duration: a number of seconds or e.g. 30s, 5m, 2h, 7d"
 # --- JSON Schema draft-07 -----------------------------------------------------------------------------------
 
 
-def json_schema(model: type[BaseModel]) -> Schema:
-    """``model``'s validation schema (YAML keys) as self-contained draft-07: no ``$ref``, no titles or
-    defaults, nullable types as ``["T", "null"]``, units and duration ranges folded into descriptions."""
+def json_schema(model: type[BaseModel], *, defaults: bool = False) -> Schema:
+    """``model``'s validation schema (YAML keys) as self-contained draft-07: no ``$ref``, no titles,
+    nullable types as ``["T", "null"]``, units and duration ranges folded into descriptions. Defaults are
+    left out unless ``defaults`` (a CRD wants them: the API server fills them in)."""
     raw = model.model_json_schema(by_alias=True, mode="validation")
     defs = raw.pop("$defs", {})
-    out = _draft07(_inline(raw, defs))
+    out = _draft07(_inline(raw, defs), defaults=defaults)
     out.pop("description", None)
     return out
 
@@ -63,21 +64,23 @@ def _inline(node: Any, defs: dict[str, Schema]) -> Any:
     return {k: _inline(v, defs) for k, v in node.items()}
 
 
-def _draft07(node: Any) -> Any:
+def _draft07(node: Any, *, defaults: bool = False) -> Any:
     if isinstance(node, list):
-        return [_draft07(n) for n in node]
+        return [_draft07(n, defaults=defaults) for n in node]
     if not isinstance(node, dict):
         return node
     out: Schema = {}
     for key, value in node.items():
-        if key in ("title", "default"):
+        if key == "title" or (key == "default" and not defaults):
             continue
-        if key == "properties":  # property names are data, not keywords
-            out[key] = {name: _draft07(sub) for name, sub in value.items()}
+        if key == "default":
+            out[key] = value
+        elif key == "properties":  # property names are data, not keywords
+            out[key] = {name: _draft07(sub, defaults=defaults) for name, sub in value.items()}
         elif key == "const":  # a one-value Literal: an enum reads the same in every validator and doc tool
             out["enum"] = [value]
         else:
-            out[key] = _draft07(value)
+            out[key] = _draft07(value, defaults=defaults)
     branches = out.get("anyOf")
     if branches and {"type": "null"} in branches:
         rest = [b for b in branches if b != {"type": "null"}]
@@ -154,7 +157,7 @@ def openapi_schema(model: type[BaseModel]) -> Schema:
     sits beside ``additionalProperties`` (the API server prunes unknown fields instead). Durations become
     int-or-string with the duration pattern; numeric bounds use OpenAPI 3.0's boolean exclusive flags.
     """
-    return _structural(json_schema(model))
+    return _structural(json_schema(model, defaults=True))
 
 
 def _structural(node: Schema) -> Schema:
@@ -192,6 +195,9 @@ def _structural(node: Schema) -> Schema:
             continue
         if key == "enum":
             out["enum"] = [v for v in value if v is not None]
+        elif key == "default":
+            if isinstance(value, str | int | float | bool):  # scalars: the API server fills them in
+                out["default"] = value
         elif key in _OPENAPI_KEYS:
             out[key] = value
     for bound, flag in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):

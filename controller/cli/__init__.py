@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES = (
     "controller.cli.whatif",
     "controller.cli.report",
     "controller.cli.run",
+    "controller.cli.fleet",
 )
 
 

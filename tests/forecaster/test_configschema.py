@@ -25,6 +25,7 @@ OPENAPI_KEYS = {
     "type", "format", "description", "properties", "required", "items", "additionalProperties", "enum",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern",
     "minItems", "maxItems", "nullable", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields",
+    "default",
 }  # fmt: skip
 JUNCTORS = ("allOf", "anyOf", "oneOf", "not")
 
