@@ -50,14 +50,14 @@ class _Parser(argparse.ArgumentParser):
 # Which module registers each subcommand: running one imports only its module, so `forecast` starts without
 # the job's, the controller's or the Kubernetes client's imports. --help and unknown commands load them all.
 COMMAND_MODULES = {
-    "forecast": "forecaster.cli",
-    "backtest": "forecaster.cli",
-    "forecast-job": "forecaster.jobcli",
-    "plan": "controller.plan",
-    "simulate": "controller.simcli",
-    "whatif": "controller.whatif",
-    "report": "controller.report",
-    "run": "controller.loop",
+    "forecast": "controller.cli.forecast",
+    "backtest": "controller.cli.forecast",
+    "forecast-job": "controller.cli.job",
+    "plan": "controller.cli.plan",
+    "simulate": "controller.cli.simulate",
+    "whatif": "controller.cli.whatif",
+    "report": "controller.cli.report",
+    "run": "controller.cli.run",
 }
 
 

@@ -2,6 +2,7 @@
 
 Other tools depend on the ``forecast`` output: CSV columns ``ds,yhat,yhat_lower,yhat_upper,peak_upper`` (ISO
 8601 stamps with offset), one row per interval right after the history's last timestamp. Keep it stable.
+A long file (an id column, many series) is handed to :mod:`controller.cli.many`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from forecaster.models import AUTO_CANDIDATES, available_models
 def register(subparsers: Any) -> None:
     """Add ``forecast`` and ``backtest`` to the ``recharge-autoscaler`` command."""
     from controller.cli.args import add_calendar_arguments, add_history_arguments
+    from controller.cli.many import add_batch_arguments
 
     models = ", ".join(available_models())
     fc = subparsers.add_parser(
@@ -40,6 +42,7 @@ def register(subparsers: Any) -> None:
     )
     fc.add_argument("--quiet", "-q", action="store_true", help="do not print the summary on stderr")
     add_calendar_arguments(fc)
+    add_batch_arguments(fc)
     fc.set_defaults(func=forecast_command)
 
     bt = subparsers.add_parser(
@@ -53,6 +56,7 @@ def register(subparsers: Any) -> None:
     _common(bt, models)
     bt.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     add_calendar_arguments(bt)
+    add_batch_arguments(bt)
     bt.set_defaults(func=backtest_command)
 
 
@@ -127,7 +131,12 @@ def _run(args: argparse.Namespace, progress: Any = None) -> tuple[Any, Any]:
 
 
 def forecast_command(args: argparse.Namespace) -> int:
+    from controller.cli.many import find_id_column, forecast_many_command
     from forecaster.series.io import write_frame
+
+    id_column = find_id_column(args)
+    if id_column is not None:  # a long file: many series (controller.cli.many)
+        return forecast_many_command(args, id_column)
 
     t0 = time.perf_counter()
     _, result = _run(args)
@@ -190,6 +199,11 @@ class _Bar:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
+    from controller.cli.many import backtest_many_command, find_id_column
+
+    id_column = find_id_column(args)
+    if id_column is not None:
+        return backtest_many_command(args, id_column)
     bar = _Bar(sys.stderr)
     try:
         _, result = _run(args, progress=bar)

@@ -64,8 +64,11 @@ CASES = {
 @pytest.mark.parametrize("alias", AUTO_CANDIDATES)
 def test_kernel_equals_frame_model_on_every_fold(case: str, alias: str) -> None:
     hist, steps, with_events = CASES[case]
-    ctx = FitContext(freq=hist["ds"].iloc[1] - hist["ds"].iloc[0], timezone=TZ,
-                     events=events(hist) if with_events else None)
+    ctx = FitContext(
+        freq=hist["ds"].iloc[1] - hist["ds"].iloc[0],
+        timezone=TZ,
+        events=events(hist) if with_events else None,
+    )
     cuts = cutoffs(hist["ds"], ctx.freq, steps, 14)
     arrays = numeric.SeriesArrays.build(hist, ctx, steps)
     assert arrays is not None

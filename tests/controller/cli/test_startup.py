@@ -30,7 +30,7 @@ def test_forecast_imports_no_clients(tmp_path: Path) -> None:
         f"'-o', {str(tmp_path / 'f.csv')!r}, '-q'])\n"
         f"print(rc, sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0 []", out.stdout + out.stderr
     assert len(pd.read_csv(tmp_path / "f.csv")) == 24

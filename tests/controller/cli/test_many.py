@@ -1,0 +1,143 @@
+"""Long history files (many series): id column detection, per-series errors with file rows, the ``forecast``
+and ``backtest`` output with the id column, and clear exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from controller.cli import main
+from forecaster.errors import InputError
+from forecaster.series.longform import find_id_column, load_long_history
+
+CONTRACT = ["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]
+
+
+def one(seed: int, days: int = 21) -> pd.DataFrame:
+    idx = pd.date_range("2026-02-01", periods=days * 24, freq="h")
+    y = 300 + 200 * np.sin(2 * np.pi * (idx.hour - 6) / 24) ** 2
+    y = y * np.random.default_rng(seed).lognormal(0, 0.05, len(idx))
+    return pd.DataFrame({"timestamp": idx.strftime("%Y-%m-%d %H:%M:%S"), "value": y.round(2)})
+
+
+@pytest.fixture(scope="module")
+def long_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    bad = one(9, days=1).iloc[:4].copy()
+    bad.loc[bad.index[2], "value"] = -5.0  # file data row 21*24*2 + 3
+    parts = [one(1).assign(series="north"), one(2).assign(series="south"), bad.assign(series="broken")]
+    parts.append(one(3).assign(series="east"))
+    path = tmp_path_factory.mktemp("long") / "fleet.csv"
+    pd.concat(parts)[["series", "timestamp", "value"]].to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("columns", "wanted", "expected"),
+    [
+        (["ds", "y", "unique_id"], None, "unique_id"),
+        (["Series", "ds", "y"], None, "Series"),
+        (["id", "ds", "y", "unique_id"], None, "unique_id"),  # unique_id wins over id
+        (["ds", "y"], None, None),
+        (["region", "ds", "y"], "region", "region"),
+    ],
+    ids=["unique_id", "series-any-case", "priority", "one-series", "override"],
+)
+def test_id_column_detection(
+    tmp_path: Path, columns: list[str], wanted: str | None, expected: str | None
+) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text(",".join(columns) + "\n")
+    assert find_id_column(path, wanted) == expected
+
+
+def test_unknown_id_column_names_the_flag(tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("ds,y\n2026-01-01,1\n")
+    with pytest.raises(InputError, match=r"no column 'region' \(--id-column\); columns found: ds, y"):
+        find_id_column(path, "region")
+
+
+def test_bad_series_error_names_series_and_file_row(long_csv: Path) -> None:
+    data = load_long_history(long_csv, "series")
+    assert [sid for sid, _ in data.series] == ["north", "south", "east"]
+    assert data.ids == ["north", "south", "broken", "east"]
+    ((sid, message),) = data.errors
+    assert sid == "broken"
+    assert f"row {21 * 24 * 2 + 3}" in message and "'broken'" in message and "negative value -5" in message
+
+
+def test_dst_ambiguous_hour_is_resolved_per_series(tmp_path: Path) -> None:
+    # Every series repeats 01:00 on the fall-back night: the first is EDT, the repeat EST, in each series.
+    stamps = ["2025-11-02 00:00", "2025-11-02 01:00", "2025-11-02 01:00", "2025-11-02 02:00"]
+    frame = pd.DataFrame({"id": ["a"] * 4 + ["b"] * 4, "ds": stamps * 2, "y": range(8)})
+    frame.to_csv(tmp_path / "h.csv", index=False)
+    data = load_long_history(tmp_path / "h.csv", "id", timezone="America/New_York")
+    for _, s in data.series:
+        assert s.index.is_unique and s.index.is_monotonic_increasing
+
+
+def test_forecast_long_file_writes_id_rows_and_failed_series(
+    long_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "fc.csv"
+    code = main(["forecast", "--history", str(long_csv), "--workers", "1", "--folds", "3", "-o", str(out)])
+    assert code == 1  # one series failed, the others are written
+    f = pd.read_csv(out, keep_default_na=False)
+    assert list(f.columns) == ["series", *CONTRACT, "error"]
+    assert list(dict.fromkeys(f["series"])) == ["north", "south", "broken", "east"]
+    assert f.groupby("series").size().to_dict() == {"north": 24, "south": 24, "broken": 1, "east": 24}
+    broken = f[f["series"] == "broken"].iloc[0]
+    assert broken["yhat"] == "" and "negative value" in broken["error"]
+    assert (f[f["series"] != "broken"]["error"] == "").all()
+    err = capsys.readouterr().err
+    assert "series: 3 ok, 1 failed" in err and "error: " in err and "'broken'" in err
+
+
+def test_long_forecast_equals_the_one_series_forecast(long_csv: Path, tmp_path: Path) -> None:
+    single = tmp_path / "north.csv"
+    one(1).to_csv(single, index=False)
+    assert (
+        main(["forecast", "--history", str(single), "--folds", "3", "-q", "-o", str(tmp_path / "a.csv")]) == 0
+    )
+    main(["forecast", "--history", str(long_csv), "--folds", "3", "-q", "-o", str(tmp_path / "b.csv")])
+    a = pd.read_csv(tmp_path / "a.csv")
+    b = pd.read_csv(tmp_path / "b.csv")
+    b = b[b["series"] == "north"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(b[CONTRACT], a[CONTRACT])
+
+
+def test_backtest_long_json_reports_each_series(long_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["backtest", "--history", str(long_csv), "--folds", "3", "--workers", "2", "--json"])
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["series"]) == {"north", "south", "east"}
+    assert set(report["failed"]) == {"broken"}
+    north = report["series"]["north"]
+    assert north["chosen_scores"]["folds"] == 3 and "snaive" in north["models"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--workers", "0"], "--workers: must be at least 1"),
+        (["--id-column", "nope"], "no column 'nope' (--id-column)"),
+        (["--model", "nope"], "--model: unknown model 'nope'"),
+    ],
+    ids=["workers", "id-column", "model"],
+)
+def test_bad_flags_exit_2_with_one_line(
+    long_csv: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert main(["forecast", "--history", str(long_csv), "-o", "-", *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_dask_scheduler_needs_a_long_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    one(1).to_csv(tmp_path / "h.csv", index=False)
+    code = main(["forecast", "--history", str(tmp_path / "h.csv"), "--dask-scheduler", "tcp://127.0.0.1:9"])
+    assert code == 2 and "needs a long history file" in capsys.readouterr().err
