@@ -199,7 +199,25 @@ def _check_settings(settings: BatchSettings) -> None:
         raise UserError(f"--band-level: must be in [0.5, 1), got {settings.band_level}")
 
 
-_CALENDARS: dict[str, Any] = {}
+class _MemoCalendar:
+    """An event calendar that remembers its last answers: a fleet's series mostly share one time range,
+    and listing holidays and paydays for it costs more than forecasting a series."""
+
+    def __init__(self, calendar: Any, size: int = 64) -> None:
+        self._calendar = calendar
+        self._memo: dict[tuple[int, int], pd.DataFrame] = {}
+        self._size = size
+
+    def events(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        key = (pd.Timestamp(start).value, pd.Timestamp(end).value)
+        if key not in self._memo:
+            if len(self._memo) >= self._size:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[key] = self._calendar.events(start, end)
+        return self._memo[key].copy()
+
+
+_CALENDARS: dict[str, _MemoCalendar] = {}
 
 
 def _calendar(settings: BatchSettings) -> Any:
@@ -210,7 +228,7 @@ def _calendar(settings: BatchSettings) -> Any:
     if key not in _CALENDARS:
         from forecaster.series.calendar import EventCalendar
 
-        _CALENDARS[key] = EventCalendar(settings.calendar, settings.timezone)
+        _CALENDARS[key] = _MemoCalendar(EventCalendar(settings.calendar, settings.timezone))
     return _CALENDARS[key]
 
 

@@ -191,9 +191,18 @@ def first_available(lags: np.ndarray, k: int) -> np.ndarray:
 
 
 def _nanmedian(values: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.asarray(np.nanmedian(values, axis=-1), dtype=float)
+    """Median along the last axis ignoring NaN (NaN where none), computed as numpy's nanmedian does for
+    short rows (mean of the two middle values, each counted twice when odd) but without masked arrays."""
+    if values.shape[-1] == 0:
+        return np.full(values.shape[:-1], np.nan)
+    s = np.sort(values, axis=-1)  # NaN sort last
+    n = (~np.isnan(values)).sum(axis=-1, keepdims=True)
+    h = n // 2
+    low = np.where(n % 2 == 1, h, h - 1)
+    top = values.shape[-1] - 1
+    lo = np.take_along_axis(s, np.clip(low, 0, top), axis=-1)[..., 0]
+    hi = np.take_along_axis(s, np.clip(h, 0, top), axis=-1)[..., 0]
+    return np.where(n[..., 0] > 0, (lo + hi) / 2.0, np.nan)
 
 
 def _combine(spec: Spec, picked: np.ndarray) -> np.ndarray:

@@ -124,3 +124,23 @@ def test_pipeline_result_equals_the_frame_path(monkeypatch: pytest.MonkeyPatch, 
         fast.scores.drop(columns="seconds"), slow.scores.drop(columns="seconds"), rtol=1e-10
     )
     assert fast.backtest == pytest.approx(slow.backtest, rel=1e-10)
+
+
+def test_nanmedian_equals_numpy_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.lognormal(3, 1, (400, 3, 8))
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[0, 0] = np.nan  # a row without any value
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanmedian(values, axis=-1)
+    np.testing.assert_array_equal(numeric._nanmedian(values), expected)
+
+
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 24, 167, 336])
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.9, 0.95])
+def test_sorted_calibration_equals_the_quantile_one(n: int, level: float) -> None:
+    from forecaster.backtest import calibrate_residuals
+    from forecaster.folds import _calibration_sorted
+
+    r = np.random.default_rng(n).standard_t(3, n)
+    assert _calibration_sorted(np.sort(r), level, 1.25) == calibrate_residuals(r, level, widen=1.25)
