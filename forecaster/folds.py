@@ -133,9 +133,16 @@ def blend(members: Sequence[FoldSet], weights: Sequence[float]) -> FoldSet:
 
 def scaled_residuals(fs: FoldSet) -> tuple[np.ndarray, np.ndarray]:
     """(fold label per residual, residual / scale), each fold scaled by its own mean forecast."""
+    ok = fs.ok
+    seen = ok.any(axis=1)
+    if ok[seen].all():  # every fold with an actual has all of them: one 2-D pass, the same sums per row
+        yhat, y = fs.yhat[seen], fs.y[seen]
+        clipped = np.clip(yhat, 0.0, None)
+        m = np.maximum(np.mean(clipped, axis=1, keepdims=True), 1e-9)
+        r = (y - yhat) / np.sqrt(np.maximum(clipped, 0.05 * m) * m)
+        return np.repeat(np.arange(len(yhat)), yhat.shape[1]), r.ravel()
     labels: list[np.ndarray] = []
     parts: list[np.ndarray] = []
-    ok = fs.ok
     for i in range(len(fs.cutoffs)):
         if not ok[i].any():
             continue

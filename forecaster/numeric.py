@@ -37,7 +37,7 @@ from forecaster.models.baselines import (
     SeasonalNaive,
     SeasonalWeightedMean,
 )
-from forecaster.models.common import holiday_mask, uplift_factor, wall_clock
+from forecaster.models.common import holidays_only, promotions, wall_clock
 
 WEEK = pd.Timedelta(days=7)
 DAY = pd.Timedelta(days=1)
@@ -113,11 +113,14 @@ class SeriesArrays:
         self.local = wall_clock(self.stamps, ctx.timezone).as_unit("ns").asi8
         self.y = np.asarray(y, dtype=float)  # the actuals (outages NaN), history positions
         events = ctx.events
-        factor = uplift_factor(self.stamps, events)
+        factor = np.ones(size)
+        for start, end, up in _windows(promotions(events), with_uplift=True):
+            factor[(abs_ns >= start) & (abs_ns < end)] *= up  # in event order, as models.common does
         self.factor = factor  # declared uplift per grid interval
         hist = slice(PAD, PAD + self.n)
         ym = self.y / factor[hist] if not np.all(factor[hist] == 1.0) else self.y.copy()
-        ym[holiday_mask(self.stamps[hist], events, "UTC")] = np.nan
+        for start, end, _ in _windows(holidays_only(events)):
+            ym[(abs_ns[hist] >= start) & (abs_ns[hist] < end)] = np.nan
         self.ym = ym  # what the models fit on: promotions divided out, holidays masked
         # Unique wall-clock keys of the history, with the (at most two) positions holding each.
         keys = self.local[hist]
@@ -178,6 +181,16 @@ class SeriesArrays:
         sec = self.second[safe]
         seen_both = seen_first & (sec >= 0) & (sec < lim)
         return np.where(seen_both, self.v_both[safe], np.where(seen_first, self.v_first[safe], np.nan))
+
+
+def _windows(events: pd.DataFrame | None, *, with_uplift: bool = False) -> list[tuple[int, int, float]]:
+    """(start ns, end ns, uplift) of each event row, in order (comparisons on int64 stamps)."""
+    if events is None or len(events) == 0:
+        return []
+    starts = [pd.Timestamp(s).value for s in events["start"]]
+    ends = [pd.Timestamp(e).value for e in events["end"]]
+    ups = [float(u) for u in events["uplift"]] if with_uplift else [1.0] * len(starts)
+    return list(zip(starts, ends, ups, strict=True))
 
 
 def first_available(lags: np.ndarray, k: int) -> np.ndarray:

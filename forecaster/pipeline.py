@@ -76,6 +76,8 @@ class _Prepared:
     steps: int
     cuts: list[pd.Timestamp]
     arrays: numeric.SeriesArrays | None
+    # The forecast from the whole history, computed beside the folds (same call): alias -> (yhat, lo, hi)
+    finals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def cut_positions(self) -> list[int]:
         ds0 = self.history["ds"].iloc[0]
@@ -268,7 +270,12 @@ def _backtest_one(
     spec = numeric.kernel_for(MODELS[alias])
     if prep.arrays is not None and spec is not None:
         pos = prep.cut_positions()
-        yhat, lo, hi = numeric.predict(prep.arrays, spec, pos, steps)
+        try:  # the folds and the real forecast in one call
+            yhat, lo, hi = numeric.predict(prep.arrays, spec, [*pos, prep.arrays.n], steps)
+            prep.finals[alias] = (yhat[-1], lo[-1], hi[-1])
+            yhat, lo, hi = yhat[:-1], lo[:-1], hi[:-1]
+        except ValueError:  # maybe only the real forecast fails: score the folds, let the final fit say why
+            yhat, lo, hi = numeric.predict(prep.arrays, spec, pos, steps)
         target = np.asarray(pos, dtype=np.int64)[:, None] + np.arange(steps)[None, :]
         n = prep.arrays.n
         y = np.where(target < n, prep.arrays.y[np.minimum(target, n - 1)], np.nan)
@@ -344,10 +351,10 @@ def _final_fit(
         raise ModelError("no model could produce a finite forecast for this history; see the quality notes")
     chosen = [m for m, _ in good]
     total = sum(m.weight for m in chosen)
-    frame = good[0][1][["ds"]].copy()
+    cols = {"ds": good[0][1]["ds"].reset_index(drop=True)}
     for col in ("yhat", "yhat_lower", "yhat_upper"):
-        frame[col] = sum(m.weight * f[col].to_numpy(dtype=float) for m, f in good) / total
-    return frame, chosen, notes
+        cols[col] = sum(m.weight * f[col].to_numpy(dtype=float) for m, f in good) / total
+    return pd.DataFrame(cols), chosen, notes
 
 
 def _try_fit(prep: _Prepared, alias: str, notes: list[QualityNote]) -> pd.DataFrame | None:
@@ -355,10 +362,14 @@ def _try_fit(prep: _Prepared, alias: str, notes: list[QualityNote]) -> pd.DataFr
     try:
         spec = numeric.kernel_for(MODELS[alias])
         if prep.arrays is not None and spec is not None:
-            yhat, lo, hi = numeric.predict(prep.arrays, spec, [prep.arrays.n], steps)
+            if alias in prep.finals:
+                yhat, lo, hi = prep.finals[alias]
+            else:
+                y2, l2, h2 = numeric.predict(prep.arrays, spec, [prep.arrays.n], steps)
+                yhat, lo, hi = y2[0], l2[0], h2[0]
             last = history["ds"].iloc[-1]
             ds = pd.date_range(last + ctx.freq, periods=steps, freq=ctx.freq, name="ds")
-            return pd.DataFrame({"ds": ds, "yhat": yhat[0], "yhat_lower": lo[0], "yhat_upper": hi[0]})
+            return pd.DataFrame({"ds": ds, "yhat": yhat, "yhat_lower": lo, "yhat_upper": hi})
         fc = MODELS[alias]().fit(history, ctx).predict(steps)
         check_forecast(fc, steps)
         return fc.reset_index(drop=True)
