@@ -51,7 +51,7 @@ END = pd.Timestamp("2026-03-02 00:00", tz="UTC")
 
 def build_fleet(n: int, seed: int = 0) -> pd.DataFrame:
     """Long frame unique_id, ds, y of ``n`` series (see the module docstring for how)."""
-    from forecaster.io import load_history
+    from forecaster.series.io import load_history
 
     traces = {}
     for name in TRACE_NAMES:
