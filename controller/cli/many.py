@@ -101,7 +101,10 @@ def run_many(args: argparse.Namespace, id_column: str, progress: Any = None) -> 
         timezone=timezone,
         counts=bool(getattr(args, "counts", False)),
     )
-    engine = make_engine(args.workers, args.dask_scheduler)
+    workers = args.workers
+    if workers is None and not args.dask_scheduler and len(data.series) < 2:
+        workers = 1  # one series: a pool would only add its start-up
+    engine = make_engine(workers, args.dask_scheduler)
     try:
         return forecast_many(
             data.series,

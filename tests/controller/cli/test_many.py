@@ -141,3 +141,15 @@ def test_dask_scheduler_needs_a_long_file(tmp_path: Path, capsys: pytest.Capture
     one(1).to_csv(tmp_path / "h.csv", index=False)
     code = main(["forecast", "--history", str(tmp_path / "h.csv"), "--dask-scheduler", "tcp://127.0.0.1:9"])
     assert code == 2 and "needs a long history file" in capsys.readouterr().err
+
+
+def test_one_series_long_file_runs_in_process_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one(4).assign(unique_id="only").to_csv(tmp_path / "h.csv", index=False)
+    code = main(
+        ["forecast", "--history", str(tmp_path / "h.csv"), "--folds", "2", "-o", str(tmp_path / "f.csv")]
+    )
+    assert code == 0
+    assert "engine: in-process" in capsys.readouterr().err
+    assert set(pd.read_csv(tmp_path / "f.csv")["unique_id"]) == {"only"}
