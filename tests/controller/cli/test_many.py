@@ -1,5 +1,5 @@
-"""Long history files (many series): id column detection, per-series errors with file rows, the ``forecast``
-and ``backtest`` output with the id column, and clear exit codes."""
+"""``forecast`` and ``backtest`` on long history files (many series): the output with the id column and the
+failed series, equality with the one-series command, and clear exit codes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import pandas as pd
 import pytest
 
 from controller.cli import main
-from forecaster.errors import InputError
-from forecaster.series.longform import find_id_column, load_long_history
 
 CONTRACT = ["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]
 
@@ -33,51 +31,6 @@ def long_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("long") / "fleet.csv"
     pd.concat(parts)[["series", "timestamp", "value"]].to_csv(path, index=False)
     return path
-
-
-@pytest.mark.parametrize(
-    ("columns", "wanted", "expected"),
-    [
-        (["ds", "y", "unique_id"], None, "unique_id"),
-        (["Series", "ds", "y"], None, "Series"),
-        (["id", "ds", "y", "unique_id"], None, "unique_id"),  # unique_id wins over id
-        (["ds", "y"], None, None),
-        (["region", "ds", "y"], "region", "region"),
-    ],
-    ids=["unique_id", "series-any-case", "priority", "one-series", "override"],
-)
-def test_id_column_detection(
-    tmp_path: Path, columns: list[str], wanted: str | None, expected: str | None
-) -> None:
-    path = tmp_path / "h.csv"
-    path.write_text(",".join(columns) + "\n")
-    assert find_id_column(path, wanted) == expected
-
-
-def test_unknown_id_column_names_the_flag(tmp_path: Path) -> None:
-    path = tmp_path / "h.csv"
-    path.write_text("ds,y\n2026-01-01,1\n")
-    with pytest.raises(InputError, match=r"no column 'region' \(--id-column\); columns found: ds, y"):
-        find_id_column(path, "region")
-
-
-def test_bad_series_error_names_series_and_file_row(long_csv: Path) -> None:
-    data = load_long_history(long_csv, "series")
-    assert [sid for sid, _ in data.series] == ["north", "south", "east"]
-    assert data.ids == ["north", "south", "broken", "east"]
-    ((sid, message),) = data.errors
-    assert sid == "broken"
-    assert f"row {21 * 24 * 2 + 3}" in message and "'broken'" in message and "negative value -5" in message
-
-
-def test_dst_ambiguous_hour_is_resolved_per_series(tmp_path: Path) -> None:
-    # Every series repeats 01:00 on the fall-back night: the first is EDT, the repeat EST, in each series.
-    stamps = ["2025-11-02 00:00", "2025-11-02 01:00", "2025-11-02 01:00", "2025-11-02 02:00"]
-    frame = pd.DataFrame({"id": ["a"] * 4 + ["b"] * 4, "ds": stamps * 2, "y": range(8)})
-    frame.to_csv(tmp_path / "h.csv", index=False)
-    data = load_long_history(tmp_path / "h.csv", "id", timezone="America/New_York")
-    for _, s in data.series:
-        assert s.index.is_unique and s.index.is_monotonic_increasing
 
 
 def test_forecast_long_file_writes_id_rows_and_failed_series(
