@@ -84,6 +84,14 @@ def register(subparsers: Any) -> None:
         default="seasonal_median",
         help="predictive: forecasting model alias (default: seasonal_median, fast)",
     )
+    p.add_argument(
+        "--step",
+        default=None,
+        metavar="DURATION",
+        help="simulation tick, e.g. 1m or 5m; must divide the trace interval. Coarser ticks run faster; "
+        "start-up + warm-up is rounded up to whole ticks (default: the largest divisor of the interval "
+        "up to 15s)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -166,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     rate = load_rate(history_spec(args))
     start = split_start(rate, args.start)
     history, window = rate[rate.index < start], rate[rate.index >= start]
-    trace = make_trace(window, where=args.history)
+    step = parse_duration(args.step, what="--step") if args.step else None
+    trace = make_trace(window, step=step, where=args.history)
     results: list[SimResult] = []
     timings: dict[str, float] = {}
     for policy in build_policies(names, args, cfg, params, history, rate):
