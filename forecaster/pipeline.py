@@ -21,18 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from forecaster import folds as fold_arrays
+from forecaster import numeric
 from forecaster.artifact import Event, ForecastArtifact, Interval, QualityNote
-from forecaster.backtest import (
-    Calibration,
-    calibrate,
-    check_forecast,
-    cross_coverage,
-    cutoffs,
-    rolling_origin,
-    scores,
-)
+from forecaster.backtest import Calibration, check_forecast, cutoffs, rolling_origin
 from forecaster.durations import format_duration
 from forecaster.errors import OperationalError, UserError
+from forecaster.folds import FoldSet
 from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
 from forecaster.models.base import FitContext
 from forecaster.series.cleaning import CleanSeries, resample
@@ -67,9 +62,26 @@ class ForecastResult:
 @dataclass
 class _Candidate:
     alias: str
-    folds: pd.DataFrame
+    folds: FoldSet
     seconds: float
     weight: float = 1.0
+
+
+@dataclass
+class _Prepared:
+    """What every candidate and fold shares: the history, its arrays (None: frame path only), the cuts."""
+
+    history: pd.DataFrame
+    ctx: FitContext
+    steps: int
+    cuts: list[pd.Timestamp]
+    arrays: numeric.SeriesArrays | None
+    # The forecast from the whole history, computed beside the folds (same call): alias -> (yhat, lo, hi)
+    finals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+    def cut_positions(self) -> list[int]:
+        ds0 = self.history["ds"].iloc[0]
+        return [round((c - ds0) / self.ctx.freq) for c in self.cuts]
 
 
 def check_model(model: str) -> None:
@@ -126,7 +138,8 @@ def run_forecast(
     names = list(dict.fromkeys(candidates or AUTO_CANDIDATES)) if model == "auto" else [model]
     n_folds = DEFAULT_FOLDS if folds is None else max(int(folds), 0)
     cuts = cutoffs(history["ds"], out_freq, steps, n_folds)
-    tested, failed = _backtest_all(history, ctx, steps, cuts, names, progress)
+    prep = _Prepared(history, ctx, steps, cuts, numeric.SeriesArrays.build(history, ctx, steps))
+    tested, failed = _backtest_all(prep, names, progress)
     for alias, err in failed:
         notes.append(
             QualityNote("model_failed", "warning", f"model {alias} failed in backtest and was skipped: {err}")
@@ -134,12 +147,12 @@ def run_forecast(
 
     ranked = sorted(tested, key=lambda c: (_wape(c), names.index(c.alias)))
     members = _choose(ranked) if model == "auto" else ranked[:1]
-    frame, members, fit_notes = _final_fit(history, ctx, steps, members, ranked, model)
+    frame, members, fit_notes = _final_fit(prep, members, ranked, model)
     notes.extend(fit_notes)
 
     if any(len(m.folds) == 0 for m in members) and cuts:
         # A fallback model that was not among the candidates: backtest it now so its band is calibrated too.
-        extra, _ = _backtest_all(history, ctx, steps, cuts, [m.alias for m in members], None)
+        extra, _ = _backtest_all(prep, [m.alias for m in members], None)
         members = extra or members
     chosen_folds = _blend_folds(members) if members and all(len(m.folds) for m in members) else None
     span = history["ds"].iloc[-1] - history["ds"].iloc[0] + out_freq
@@ -153,7 +166,7 @@ def run_forecast(
                 f"history covers only {format_duration(span)} (< 14d): band widened by 25%",
             )
         )
-    used = 0 if chosen_folds is None else int(chosen_folds["cutoff"].nunique())
+    used = 0 if chosen_folds is None else int(chosen_folds.ok.any(axis=1).sum())
     if used < MIN_FOLDS:
         widen *= 1.5
         notes.append(
@@ -166,9 +179,11 @@ def run_forecast(
         )
     backtest = None
     if chosen_folds is not None and len(chosen_folds):
-        cal = calibrate(chosen_folds, band_level, widen=widen)
+        cal = fold_arrays.calibrate(chosen_folds, band_level, widen=widen)
         frame = cal.apply(frame)
-        backtest = scores(chosen_folds) | {"coverage": cross_coverage(chosen_folds, band_level, widen=widen)}
+        backtest = fold_arrays.scores(chosen_folds) | {
+            "coverage": fold_arrays.cross_coverage(chosen_folds, band_level, widen=widen)
+        }
     else:
         frame = Calibration(-0.3, 0.3, band_level, 0, widen).apply(frame)
     name = (
@@ -222,53 +237,56 @@ def _in_window(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> 
 
 
 def _wape(c: _Candidate) -> float:
-    if len(c.folds) == 0:
-        return math.inf
-    w = scores(c.folds)["wape"]
-    return w if math.isfinite(w) else math.inf
+    return fold_arrays.wape_of(c.folds)
 
 
 def _backtest_all(
-    history: pd.DataFrame,
-    ctx: FitContext,
-    steps: int,
-    cuts: list[pd.Timestamp],
-    names: list[str],
-    progress: Callable[[str], None] | None,
+    prep: _Prepared, names: list[str], progress: Callable[[str], None] | None
 ) -> tuple[list[_Candidate], list[tuple[str, str]]]:
+    """Backtest each model on every cut: on the shared arrays when the model has a kernel, else by refits."""
     ok: list[_Candidate] = []
     failed: list[tuple[str, str]] = []
-    total = max(len(names) * len(cuts), 1)
+    total = max(len(names) * len(prep.cuts), 1)
     done = 0
     for alias in names:
         t0 = time.perf_counter()
-        parts = []
         try:
-            for cut in cuts:
-                parts.append(rolling_origin(history, MODELS[alias], ctx, steps, [cut]))
-                done += 1
-                if progress is not None:
-                    progress(f"{done}/{total} {alias}")
+            folds = _backtest_one(prep, alias, progress, done, total)
         except Exception as exc:
             failed.append((alias, f"{type(exc).__name__}: {exc}"))
-            done += len(cuts) - len(parts)
             continue
-        folds = (
-            pd.concat(parts, ignore_index=True)
-            if parts
-            else pd.DataFrame(columns=["cutoff", "step", "ds", "y", "yhat", "yhat_lower", "yhat_upper"])
-        )
+        finally:
+            done += len(prep.cuts)
+        if progress is not None:
+            progress(f"{done}/{total} {alias}")
         ok.append(_Candidate(alias, folds, time.perf_counter() - t0))
     return ok, failed
 
 
-def _blend_folds(members: list[_Candidate]) -> pd.DataFrame:
-    """Fold frame of the weighted mean of the members' fold forecasts."""
-    base = members[0].folds[["cutoff", "step", "ds", "y"]].copy()
-    total = sum(m.weight for m in members)
-    for col in ("yhat", "yhat_lower", "yhat_upper"):
-        base[col] = sum(m.weight * m.folds[col].to_numpy(dtype=float) for m in members) / total
-    return base
+def _backtest_one(
+    prep: _Prepared, alias: str, progress: Callable[[str], None] | None, done: int, total: int
+) -> FoldSet:
+    steps, freq = prep.steps, prep.ctx.freq
+    spec = numeric.kernel_for(MODELS[alias])
+    if prep.arrays is not None and spec is not None:
+        pos = prep.cut_positions()
+        try:  # the folds and the real forecast in one call
+            yhat, lo, hi = numeric.predict(prep.arrays, spec, [*pos, prep.arrays.n], steps)
+            prep.finals[alias] = (yhat[-1], lo[-1], hi[-1])
+            yhat, lo, hi = yhat[:-1], lo[:-1], hi[:-1]
+        except ValueError:  # maybe only the real forecast fails: score the folds, let the final fit say why
+            yhat, lo, hi = numeric.predict(prep.arrays, spec, pos, steps)
+        target = np.asarray(pos, dtype=np.int64)[:, None] + np.arange(steps)[None, :]
+        n = prep.arrays.n
+        y = np.where(target < n, prep.arrays.y[np.minimum(target, n - 1)], np.nan)
+        return FoldSet(tuple(prep.cuts), freq, y, yhat, lo, hi)
+    parts = []
+    for i, cut in enumerate(prep.cuts):
+        parts.append(rolling_origin(prep.history, MODELS[alias], prep.ctx, steps, [cut]))
+        if progress is not None:
+            progress(f"{done + i + 1}/{total} {alias}")
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return fold_arrays.from_frame(frame, prep.cuts, steps, freq)
 
 
 def _choose(ranked: list[_Candidate]) -> list[_Candidate]:
@@ -284,16 +302,19 @@ def _choose(ranked: list[_Candidate]) -> list[_Candidate]:
     pool = usable[:4]
     for k in (2, 3):
         for combo in itertools.combinations(pool, k):
-            w = scores(_blend_folds(list(combo)))["wape"]
+            w = fold_arrays.scores(_blend_folds(list(combo)))["wape"]
             if w < best_w * 0.995:
                 best, best_w = list(combo), w
     return best
 
 
+def _blend_folds(members: list[_Candidate]) -> FoldSet:
+    """Fold set of the weighted mean of the members' fold forecasts."""
+    return fold_arrays.blend([m.folds for m in members], [m.weight for m in members])
+
+
 def _final_fit(
-    history: pd.DataFrame,
-    ctx: FitContext,
-    steps: int,
+    prep: _Prepared,
     members: list[_Candidate],
     ranked: list[_Candidate],
     model: str,
@@ -302,19 +323,19 @@ def _final_fit(
     notes: list[QualityNote] = []
     good: list[tuple[_Candidate, pd.DataFrame]] = []
     for m in members:
-        fc = _try_fit(history, ctx, steps, m.alias, notes)
+        fc = _try_fit(prep, m.alias, notes)
         if fc is not None:
             good.append((m, fc))
     if not good:
         tried = {m.alias for m in members}
         chain = [c for c in ranked if c.alias not in tried]
         chain += [
-            _Candidate(a, pd.DataFrame(), 0.0)
+            _Candidate(a, fold_arrays.empty(prep.ctx.freq, prep.steps), 0.0)
             for a in FALLBACK_CHAIN
             if a not in tried and a not in {c.alias for c in chain}
         ]
         for c in chain:
-            fc = _try_fit(history, ctx, steps, c.alias, notes)
+            fc = _try_fit(prep, c.alias, notes)
             if fc is not None:
                 notes.append(
                     QualityNote(
@@ -330,16 +351,25 @@ def _final_fit(
         raise ModelError("no model could produce a finite forecast for this history; see the quality notes")
     chosen = [m for m, _ in good]
     total = sum(m.weight for m in chosen)
-    frame = good[0][1][["ds"]].copy()
+    cols = {"ds": good[0][1]["ds"].reset_index(drop=True)}
     for col in ("yhat", "yhat_lower", "yhat_upper"):
-        frame[col] = sum(m.weight * f[col].to_numpy(dtype=float) for m, f in good) / total
-    return frame, chosen, notes
+        cols[col] = sum(m.weight * f[col].to_numpy(dtype=float) for m, f in good) / total
+    return pd.DataFrame(cols), chosen, notes
 
 
-def _try_fit(
-    history: pd.DataFrame, ctx: FitContext, steps: int, alias: str, notes: list[QualityNote]
-) -> pd.DataFrame | None:
+def _try_fit(prep: _Prepared, alias: str, notes: list[QualityNote]) -> pd.DataFrame | None:
+    history, ctx, steps = prep.history, prep.ctx, prep.steps
     try:
+        spec = numeric.kernel_for(MODELS[alias])
+        if prep.arrays is not None and spec is not None:
+            if alias in prep.finals:
+                yhat, lo, hi = prep.finals[alias]
+            else:
+                y2, l2, h2 = numeric.predict(prep.arrays, spec, [prep.arrays.n], steps)
+                yhat, lo, hi = y2[0], l2[0], h2[0]
+            last = history["ds"].iloc[-1]
+            ds = pd.date_range(last + ctx.freq, periods=steps, freq=ctx.freq, name="ds")
+            return pd.DataFrame({"ds": ds, "yhat": yhat, "yhat_lower": lo, "yhat_upper": hi})
         fc = MODELS[alias]().fit(history, ctx).predict(steps)
         check_forecast(fc, steps)
         return fc.reset_index(drop=True)
@@ -353,8 +383,12 @@ def _try_fit(
 def _score_table(cands: list[_Candidate], level: float, widen: float) -> pd.DataFrame:
     rows = {}
     for c in cands:
-        s = scores(c.folds) if len(c.folds) else dict.fromkeys(("wape", "mape", "bias", "folds"), math.nan)
-        cov = cross_coverage(c.folds, level, widen=widen) if len(c.folds) else math.nan
+        s = (
+            fold_arrays.scores(c.folds)
+            if len(c.folds)
+            else dict.fromkeys(("wape", "mape", "bias", "folds"), math.nan)
+        )
+        cov = fold_arrays.cross_coverage(c.folds, level, widen=widen) if len(c.folds) else math.nan
         rows[c.alias] = {
             "wape": s["wape"],
             "mape": s["mape"],

@@ -48,7 +48,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Which module registers each subcommand: running one imports only its module, so `forecast` starts without
+# the job's, the controller's or the Kubernetes client's imports. --help and unknown commands load them all.
+COMMAND_MODULES = {
+    "forecast": "controller.cli.forecast",
+    "backtest": "controller.cli.forecast",
+    "forecast-job": "controller.cli.job",
+    "plan": "controller.cli.plan",
+    "simulate": "controller.cli.simulate",
+    "whatif": "controller.cli.whatif",
+    "report": "controller.cli.report",
+    "run": "controller.cli.run",
+}
+
+
+def _command(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not a root option or its value)."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--log-level":
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The root parser with every subcommand, or with ``command``'s module only when it is a known one."""
     parser = _Parser(
         prog=PROG,
         description="Forecast recharge traffic and scale the recharge deployment before the load arrives.",
@@ -63,13 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-json", action="store_true", help="write logs as JSON lines on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for name in SUBCOMMAND_MODULES:
+    modules = (COMMAND_MODULES[command],) if command in COMMAND_MODULES else SUBCOMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     from forecaster.logs import setup_logging
 

@@ -2,6 +2,7 @@
 
 Other tools depend on the ``forecast`` output: CSV columns ``ds,yhat,yhat_lower,yhat_upper,peak_upper`` (ISO
 8601 stamps with offset), one row per interval right after the history's last timestamp. Keep it stable.
+A long file (an id column, many series) is handed to :mod:`controller.cli.many`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from forecaster.models import AUTO_CANDIDATES, available_models
 def register(subparsers: Any) -> None:
     """Add ``forecast`` and ``backtest`` to the ``recharge-autoscaler`` command."""
     from controller.cli.args import add_calendar_arguments, add_history_arguments
+    from controller.cli.many import add_batch_arguments
 
     models = ", ".join(available_models())
     fc = subparsers.add_parser(
@@ -47,6 +49,7 @@ def register(subparsers: Any) -> None:
         "(default: 4, e.g. 25327.1 or 15.24; 0 = unrounded)",
     )
     add_calendar_arguments(fc)
+    add_batch_arguments(fc)
     fc.set_defaults(func=forecast_command)
 
     bt = subparsers.add_parser(
@@ -61,6 +64,7 @@ def register(subparsers: Any) -> None:
     _common(bt, models)
     bt.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     add_calendar_arguments(bt)
+    add_batch_arguments(bt)
     bt.set_defaults(func=backtest_command)
 
 
@@ -145,8 +149,13 @@ def parse_candidates(text: str | None) -> list[str] | None:
 
 
 def forecast_command(args: argparse.Namespace) -> int:
+    from controller.cli.many import find_id_column, forecast_many_command
     from controller.cli.progress import Progress
     from forecaster.series.io import round_values, write_frame
+
+    id_column = find_id_column(args)
+    if id_column is not None:  # a long file: many series (controller.cli.many)
+        return forecast_many_command(args, id_column)
 
     t0 = time.perf_counter()
     with Progress("forecast", enabled=not args.quiet) as progress:
@@ -214,8 +223,12 @@ def not_run(result: Any, args: argparse.Namespace) -> dict[str, str]:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
+    from controller.cli.many import backtest_many_command, find_id_column
     from controller.cli.progress import Progress
 
+    id_column = find_id_column(args)
+    if id_column is not None:
+        return backtest_many_command(args, id_column)
     with Progress("backtest") as progress:
         progress.stage("backtesting the models")
         _, result = _run(args, progress=progress)

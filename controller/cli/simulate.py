@@ -90,6 +90,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-warmup", action="store_true",
                    help="predictive: do not plan cache warm-ups (as `plan`; default: planned)")
+    p.add_argument(
+        "--step",
+        default=None,
+        metavar="DURATION",
+        help="simulation tick, e.g. 1m or 5m; must divide the trace interval. Coarser ticks run faster; "
+        "start-up + warm-up is rounded up to whole ticks (default: the largest divisor of the interval "
+        "up to 15s)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print progress on stderr")
     p.set_defaults(func=run)
@@ -176,7 +184,8 @@ def run(args: argparse.Namespace) -> int:
     rate = load_rate(history_spec(args))
     start = split_start(rate, args.start)
     history, window = rate[rate.index < start], rate[rate.index >= start]
-    trace = make_trace(window, where=args.history)
+    step = parse_duration(args.step, what="--step") if args.step else None
+    trace = make_trace(window, step=step, where=args.history)
     results: list[SimResult] = []
     timings: dict[str, float] = {}
     policies = build_policies(names, args, cfg, params, history, rate)

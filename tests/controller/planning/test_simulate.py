@@ -273,6 +273,20 @@ def test_cli_table_says_what_it_does_not_know(tmp_path, run_cli, capsys) -> None
     assert all(c != "n/a" and float(c.replace(",", "")) > 0 for c in cost.split()[-2:])
 
 
+def test_cli_coarser_step_ticks_less_often(tmp_path, run_cli, capsys) -> None:
+    path = write_trace(tmp_path, [10.0] * 600 + [40.0] * 600 + [10.0] * 240, minutes=5)
+    base = ["simulate", "--trace", path, "--capacity-per-replica", "10", "--policy", "reactive,oracle"]
+    docs = {}
+    for step in (None, "5m"):
+        assert run_cli([*base, "--start", "2d", "--json", *(["--step", step] if step else [])]) == 0
+        docs[step] = json.loads(capsys.readouterr().out)
+    assert docs[None]["step_seconds"] == 15 and docs["5m"]["step_seconds"] == 300
+    assert docs["5m"]["policies"]["oracle"]["short_time_share"] == 0
+    assert docs["5m"]["policies"]["reactive"]["replica_hours"] == pytest.approx(
+        docs[None]["policies"]["reactive"]["replica_hours"], rel=0.2
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -281,8 +295,16 @@ def test_cli_table_says_what_it_does_not_know(tmp_path, run_cli, capsys) -> None
         (["--startup", "2d"], "--startup: must be between 0s and 1h, got 2d"),
         (["--cron", "1,2,3"], "24 hourly"),
         (["--start", "90d"], "leaves nothing"),
+        (["--step", "7s"], "must divide the trace interval"),
     ],
-    ids=["unknown-policy", "zero-capacity", "startup-out-of-range", "bad-cron", "start-beyond-trace"],
+    ids=[
+        "unknown-policy",
+        "zero-capacity",
+        "startup-out-of-range",
+        "bad-cron",
+        "start-beyond-trace",
+        "step-not-dividing-interval",
+    ],
 )
 def test_cli_bad_input_exit_2(tmp_path, run_cli, capsys, argv: list[str], message: str) -> None:
     path = write_trace(tmp_path, [10.0] * 240)
