@@ -59,6 +59,7 @@ COMMAND_MODULES = {
     "whatif": "controller.cli.whatif",
     "report": "controller.cli.report",
     "run": "controller.cli.run",
+    "fleet": "controller.cli.fleet",
 }
 
 

@@ -121,14 +121,16 @@ def run_many(args: argparse.Namespace, id_column: str, progress: Any = None) -> 
 
 def forecast_many_command(args: argparse.Namespace, id_column: str) -> int:
     from forecaster.batch import FORECAST_COLUMNS
-    from forecaster.series.io import _iso_column, write_frame
+    from forecaster.series.io import _iso_column, round_values, write_frame
 
     result = run_many(args, id_column, progress=_progress(sys.stderr, args.quiet))
     columns = [id_column, *FORECAST_COLUMNS, "error"]
     parts = []
     for o in result.outcomes:  # input order; a failed series is one row: its id and its error
         if o.frame is not None:
-            part = o.frame.assign(ds=_iso_column(o.frame["ds"]))
+            # Each series rounded to its own magnitude, as a one-series forecast is (--digits).
+            rounded = round_values(o.frame, digits=getattr(args, "digits", 4))
+            part = rounded.assign(ds=_iso_column(o.frame["ds"]))
             parts.append(part.assign(**{id_column: o.id, "error": ""}))
         else:
             parts.append(pd.DataFrame({id_column: [o.id], "error": [o.error]}))
