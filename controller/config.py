@@ -470,7 +470,7 @@ def parse_controller_config(data: object) -> ControllerConfig:
 
 
 class FleetConfig(ConfigModel):
-    """The ``fleet`` section: one controller for every PredictiveScaler in the watched namespaces."""
+    """The `fleet` section: one controller for every PredictiveScaler in the watched namespaces."""
 
     config_path = "fleet"
 

@@ -22,7 +22,8 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.config import ControllerConfig  # noqa: E402
+from controller.config import ControllerConfig, FleetConfig  # noqa: E402
+from controller.fleet.spec import ScalerSpec  # noqa: E402
 from forecaster.configschema import describe_fields  # noqa: E402
 from forecaster.job.config import (  # noqa: E402
     ForecastConfig,
@@ -43,6 +44,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("metrics", MetricsConfig),
     ("logging", LoggingConfig),
     ("controller", ControllerConfig),
+    ("fleet", FleetConfig),
+    ("spec", ScalerSpec),
 ]
 
 INTRO = """\

@@ -66,7 +66,8 @@ def _shared(name: str) -> tuple[Any, Any]:
 ScalerSpec: type[ConfigModel] = create_model(  # type: ignore[call-overload]
     "ScalerSpec",
     __base__=ConfigModel,
-    __doc__="The spec of a PredictiveScaler: one workload's scaling, as the controller section writes it.",
+    __doc__="The spec of a PredictiveScaler custom resource (not a config file section): one workload's "
+    "scaling, as the controller section writes it.",
     scale_target_ref=(ScaleTargetRef, Field(description="The workload to scale.")),
     mode=(Mode, Field(
         "hpa", description="'hpa': raise/lower the floor (minReplicas) of the target's HPA, which keeps "
