@@ -280,6 +280,15 @@ def _backtest_one(
         n = prep.arrays.n
         y = np.where(target < n, prep.arrays.y[np.minimum(target, n - 1)], np.nan)
         return FoldSet(tuple(prep.cuts), freq, y, yhat, lo, hi)
+    fold_forecasts = getattr(MODELS[alias], "fold_forecasts", None)
+    if fold_forecasts is not None:  # a model that backtests all folds at once (the learned family)
+        pos = prep.cut_positions()
+        yhat, lo, hi = fold_forecasts(prep.history, prep.ctx, pos, steps)
+        target = np.asarray(pos, dtype=np.int64)[:, None] + np.arange(steps)[None, :]
+        y_all = prep.history["y"].to_numpy(dtype=float)
+        n = len(y_all)
+        y = np.where(target < n, y_all[np.minimum(target, n - 1)], np.nan)
+        return FoldSet(tuple(prep.cuts), freq, y, yhat, lo, hi)
     parts = []
     for i, cut in enumerate(prep.cuts):
         parts.append(rolling_origin(prep.history, MODELS[alias], prep.ctx, steps, [cut]))

@@ -17,6 +17,7 @@ from forecaster.models.baselines import (
     SeasonalNaive,
     SeasonalWeightedMean,
 )
+from forecaster.models.learned import LGBMDirect, LGBMRecursive, RidgeDirect, RidgeRecursive
 from forecaster.models.prophet_models import ProphetDefault, ProphetTraffic
 from forecaster.models.stl import MSTLETS
 
@@ -28,6 +29,10 @@ MODELS: dict[str, Callable[[], Model]] = {
     SeasonalWeightedMean.alias: SeasonalWeightedMean,
     SeasonalDayRatio.alias: SeasonalDayRatio,
     MSTLETS.alias: MSTLETS,
+    LGBMDirect.alias: LGBMDirect,
+    RidgeDirect.alias: RidgeDirect,
+    LGBMRecursive.alias: LGBMRecursive,
+    RidgeRecursive.alias: RidgeRecursive,
     ProphetTraffic.alias: ProphetTraffic,
     ProphetDefault.alias: ProphetDefault,
 }
