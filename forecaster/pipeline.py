@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from forecaster import band, numeric
 from forecaster import folds as fold_arrays
-from forecaster import numeric
 from forecaster.artifact import Event, ForecastArtifact, Interval, QualityNote
 from forecaster.backtest import Calibration, check_forecast, cutoffs, rolling_origin
 from forecaster.durations import format_duration
@@ -179,11 +179,18 @@ def run_forecast(
         )
     backtest = None
     if chosen_folds is not None and len(chosen_folds):
-        cal = fold_arrays.calibrate(chosen_folds, band_level, widen=widen)
-        frame = cal.apply(frame)
-        backtest = fold_arrays.scores(chosen_folds) | {
-            "coverage": fold_arrays.cross_coverage(chosen_folds, band_level, widen=widen)
-        }
+        check = band.check_coverage(chosen_folds, band_level, widen=widen)
+        if check.widen > 1.0:
+            notes.append(
+                QualityNote(
+                    "band_widened",
+                    "warning",
+                    f"the band covered {check.recent:.0%} of actuals in the last {check.recent_folds} "
+                    f"backtest folds (nominal {band_level:.0%}): widened by {check.widen - 1:.0%}",
+                )
+            )
+        frame = band.calibrate_steps(chosen_folds, band_level, widen=widen * check.widen).apply(frame)
+        backtest = fold_arrays.scores(chosen_folds) | {"coverage": check.coverage}
     else:
         frame = Calibration(-0.3, 0.3, band_level, 0, widen).apply(frame)
     name = (
@@ -196,12 +203,12 @@ def run_forecast(
     effects = learn_effects(history, events)
     frame, horizon_events, touched = apply_effects(frame, horizon_events, effects)
     for eff in effects:
-        if eff.kind in touched:
+        if eff.key in touched:
             notes.append(
                 QualityNote(
                     "event_effect",
                     "info",
-                    f"learned from history: {eff.describe()}; applied to {touched[eff.kind]} interval(s)",
+                    f"learned from history: {eff.describe()}; applied to {touched[eff.key]} interval(s)",
                 )
             )
 
