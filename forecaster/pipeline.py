@@ -31,6 +31,7 @@ from forecaster.folds import FoldSet
 from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
 from forecaster.models.base import FitContext
 from forecaster.series.cleaning import CleanSeries, resample
+from forecaster.series.covariates import align as align_covariates
 from forecaster.series.event_effects import apply_effects, learn_effects
 
 SHORT_HISTORY = pd.Timedelta(days=14)
@@ -101,10 +102,12 @@ def run_forecast(
     folds: int | None = None,
     progress: Callable[[str], None] | None = None,
     candidates: Sequence[str] | None = None,
+    covariates: pd.DataFrame | None = None,
 ) -> ForecastResult:
     """Forecast the intervals right after the history's last timestamp (see module docstring).
 
-    ``candidates`` replaces the models ``auto`` backtests (default :data:`AUTO_CANDIDATES`).
+    ``candidates`` replaces the models ``auto`` backtests (default :data:`AUTO_CANDIDATES`). ``covariates``
+    (``ds`` plus one column each, see :mod:`forecaster.series.covariates`) must cover the horizon.
     """
     check_model(model)
     for alias in candidates or ():
@@ -133,7 +136,12 @@ def run_forecast(
     last = history["ds"].iloc[-1]
     hist_end = last + out_freq
     events = _events(calendar, history["ds"].iloc[0], hist_end + steps * out_freq)
-    ctx = FitContext(freq=out_freq, timezone=series.timezone, events=events, band_level=band_level)
+    if covariates is not None:
+        grid = pd.date_range(history["ds"].iloc[0], periods=len(history) + steps, freq=out_freq, name="ds")
+        covariates = align_covariates(covariates, grid, hist_end)
+    ctx = FitContext(
+        freq=out_freq, timezone=series.timezone, events=events, band_level=band_level, covariates=covariates
+    )
 
     names = list(dict.fromkeys(candidates or AUTO_CANDIDATES)) if model == "auto" else [model]
     n_folds = DEFAULT_FOLDS if folds is None else max(int(folds), 0)

@@ -96,6 +96,13 @@ def _common(p: argparse.ArgumentParser, models: str) -> None:
         help="nominal coverage of [yhat_lower, yhat_upper], a fraction in [0.5, 1) (default: 0.9)",
     )
     g.add_argument(
+        "--covariates",
+        metavar="FILE",
+        default=None,
+        help="CSV/Parquet of known-future covariates: a time column and one column per covariate, with a "
+        "value at every interval of the horizon (used by the learned models and Prophet)",
+    )
+    g.add_argument(
         "--folds",
         metavar="N",
         type=int,
@@ -116,6 +123,11 @@ def _run(args: argparse.Namespace, progress: Any = None) -> tuple[Any, Any]:
         raise UserError(f"--folds: must be zero or positive, got {args.folds}")
     series = load_clean_history(args)
     calendar = calendar_from_args(args)
+    covariates = None
+    if getattr(args, "covariates", None):
+        from forecaster.series.covariates import load_covariates
+
+        covariates = load_covariates(args.covariates, timezone=series.timezone)
     result = run_forecast(
         series,
         horizon,
@@ -126,6 +138,7 @@ def _run(args: argparse.Namespace, progress: Any = None) -> tuple[Any, Any]:
         folds=args.folds,
         progress=progress,
         candidates=[c.strip() for c in args.candidates.split(",") if c.strip()] if args.candidates else None,
+        covariates=covariates,
     )
     return series, result
 

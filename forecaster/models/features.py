@@ -18,7 +18,7 @@ which is what lets one global model serve a whole batch. Features, all known ``m
 - known-future covariates, one column each, as given.
 
 Calendar days (holidays, month start, paydays) are not features: the pipeline learns their effect once for
-every model family (:mod:`forecaster.event_effects`), and the history the models see has holidays masked and
+every model family (:mod:`forecaster.series.event_effects`), and the history the models see has holidays masked and
 declared promotions divided out, exactly as the seasonal models see it.
 
 ``min_lag`` decides direct against recursive forecasting. Direct: ``min_lag`` is the horizon rounded up to
@@ -101,12 +101,15 @@ class Grid:
         y = np.full(n + horizon, np.nan)
         y[:n] = history["y"].to_numpy(dtype=float) / factor[:n]
         y[:n][holiday_mask(stamps[:n], ctx.events, ctx.timezone)] = np.nan
-        names, cov = covariate_matrix(ctx, stamps)
+        names, cov = covariate_matrix(ctx, stamps, n)
         return cls(y, n, steps_per_day(freq), slot, weekday, factor, cov, names, stamps)
 
 
-def covariate_matrix(ctx: FitContext, stamps: pd.DatetimeIndex) -> tuple[tuple[str, ...], np.ndarray]:
-    """Known-future covariates aligned to ``stamps`` (ValueError naming the column and first missing time)."""
+def covariate_matrix(
+    ctx: FitContext, stamps: pd.DatetimeIndex, n: int
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Known-future covariates aligned to ``stamps``; past gaps stay NaN, a gap from position ``n`` on (the
+    horizon) is a ValueError naming the column and the first missing time."""
     cov = ctx.covariates
     if cov is None or len(cov.columns) <= 1:
         return (), np.empty((len(stamps), 0))
@@ -115,6 +118,7 @@ def covariate_matrix(ctx: FitContext, stamps: pd.DatetimeIndex) -> tuple[tuple[s
     for name in aligned.columns:
         values = aligned[name].to_numpy(dtype=float)
         missing = ~np.isfinite(values)
+        missing[:n] = False
         if missing.any():
             first = stamps[int(np.flatnonzero(missing)[0])]
             raise ValueError(f"covariate {name!r} has no value at {first.isoformat()}")

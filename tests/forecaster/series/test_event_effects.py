@@ -126,7 +126,7 @@ def test_a_holiday_is_forecast_from_how_the_series_behaved_on_other_holidays() -
 
 
 def test_a_past_occurrence_of_the_same_holiday_is_the_stronger_evidence() -> None:
-    from forecaster.event_effects import holiday_effects
+    from forecaster.series.event_effects import holiday_effects
 
     y = holiday_series(0.5)
     events = EventCalendar(CalendarConfig(country="US", month_start=False), "UTC").events(
