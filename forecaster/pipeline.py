@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,7 +29,7 @@ from forecaster.durations import format_duration
 from forecaster.errors import OperationalError, UserError
 from forecaster.folds import FoldSet
 from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
-from forecaster.models.base import FitContext
+from forecaster.models.base import FitContext, Model
 from forecaster.series.cleaning import CleanSeries, resample
 from forecaster.series.covariates import align as align_covariates
 from forecaster.series.event_effects import apply_effects, learn_effects
@@ -79,6 +79,7 @@ class _Prepared:
     arrays: numeric.SeriesArrays | None
     # The forecast from the whole history, computed beside the folds (same call): alias -> (yhat, lo, hi)
     finals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    models: Mapping[str, Callable[[], Model]] = field(default_factory=lambda: MODELS)
 
     def cut_positions(self) -> list[int]:
         ds0 = self.history["ds"].iloc[0]
@@ -103,15 +104,19 @@ def run_forecast(
     progress: Callable[[str], None] | None = None,
     candidates: Sequence[str] | None = None,
     covariates: pd.DataFrame | None = None,
+    extra_models: Mapping[str, Callable[[], Model]] | None = None,
 ) -> ForecastResult:
     """Forecast the intervals right after the history's last timestamp (see module docstring).
 
     ``candidates`` replaces the models ``auto`` backtests (default :data:`AUTO_CANDIDATES`). ``covariates``
-    (``ds`` plus one column each, see :mod:`forecaster.series.covariates`) must cover the horizon.
+    (``ds`` plus one column each, see :mod:`forecaster.series.covariates`) must cover the horizon. ``extra_models``
+    are models made for this call (a batch's global model), backtested by ``auto`` beside the candidates.
     """
-    check_model(model)
+    models = {**MODELS, **(extra_models or {})}
+    if model not in (extra_models or {}):
+        check_model(model)
     for alias in candidates or ():
-        if alias not in MODELS:
+        if alias not in models:
             raise UserError(
                 f"--candidates: unknown model {alias!r}; available: {', '.join(available_models())}"
             )
@@ -143,10 +148,14 @@ def run_forecast(
         freq=out_freq, timezone=series.timezone, events=events, band_level=band_level, covariates=covariates
     )
 
-    names = list(dict.fromkeys(candidates or AUTO_CANDIDATES)) if model == "auto" else [model]
+    names = (
+        list(dict.fromkeys([*(candidates or AUTO_CANDIDATES), *(extra_models or {})]))
+        if model == "auto"
+        else [model]
+    )
     n_folds = DEFAULT_FOLDS if folds is None else max(int(folds), 0)
     cuts = cutoffs(history["ds"], out_freq, steps, n_folds)
-    prep = _Prepared(history, ctx, steps, cuts, numeric.SeriesArrays.build(history, ctx, steps))
+    prep = _Prepared(history, ctx, steps, cuts, numeric.SeriesArrays.build(history, ctx, steps), models)
     tested, failed = _backtest_all(prep, names, progress)
     for alias, err in failed:
         notes.append(
@@ -282,7 +291,7 @@ def _backtest_one(
     prep: _Prepared, alias: str, progress: Callable[[str], None] | None, done: int, total: int
 ) -> FoldSet:
     steps, freq = prep.steps, prep.ctx.freq
-    spec = numeric.kernel_for(MODELS[alias])
+    spec = numeric.kernel_for(prep.models[alias])
     if prep.arrays is not None and spec is not None:
         pos = prep.cut_positions()
         try:  # the folds and the real forecast in one call
@@ -295,7 +304,7 @@ def _backtest_one(
         n = prep.arrays.n
         y = np.where(target < n, prep.arrays.y[np.minimum(target, n - 1)], np.nan)
         return FoldSet(tuple(prep.cuts), freq, y, yhat, lo, hi)
-    fold_forecasts = getattr(MODELS[alias], "fold_forecasts", None)
+    fold_forecasts = getattr(prep.models[alias], "fold_forecasts", None)
     if fold_forecasts is not None:  # a model that backtests all folds at once (the learned family)
         pos = prep.cut_positions()
         yhat, lo, hi = fold_forecasts(prep.history, prep.ctx, pos, steps)
@@ -306,7 +315,7 @@ def _backtest_one(
         return FoldSet(tuple(prep.cuts), freq, y, yhat, lo, hi)
     parts = []
     for i, cut in enumerate(prep.cuts):
-        parts.append(rolling_origin(prep.history, MODELS[alias], prep.ctx, steps, [cut]))
+        parts.append(rolling_origin(prep.history, prep.models[alias], prep.ctx, steps, [cut]))
         if progress is not None:
             progress(f"{done + i + 1}/{total} {alias}")
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -384,7 +393,7 @@ def _final_fit(
 def _try_fit(prep: _Prepared, alias: str, notes: list[QualityNote]) -> pd.DataFrame | None:
     history, ctx, steps = prep.history, prep.ctx, prep.steps
     try:
-        spec = numeric.kernel_for(MODELS[alias])
+        spec = numeric.kernel_for(prep.models[alias])
         if prep.arrays is not None and spec is not None:
             if alias in prep.finals:
                 yhat, lo, hi = prep.finals[alias]
@@ -394,7 +403,7 @@ def _try_fit(prep: _Prepared, alias: str, notes: list[QualityNote]) -> pd.DataFr
             last = history["ds"].iloc[-1]
             ds = pd.date_range(last + ctx.freq, periods=steps, freq=ctx.freq, name="ds")
             return pd.DataFrame({"ds": ds, "yhat": yhat, "yhat_lower": lo, "yhat_upper": hi})
-        fc = MODELS[alias]().fit(history, ctx).predict(steps)
+        fc = prep.models[alias]().fit(history, ctx).predict(steps)
         check_forecast(fc, steps)
         return fc.reset_index(drop=True)
     except Exception as exc:
