@@ -48,6 +48,7 @@ from forecaster.event_effects import apply_effects, learn_effects  # noqa: E402
 from forecaster.io import load_history  # noqa: E402
 from forecaster.models import AUTO_CANDIDATES  # noqa: E402
 from forecaster.models.base import FitContext  # noqa: E402
+from forecaster.models.global_learned import fit_global, global_factory  # noqa: E402
 from forecaster.models.prophet_models import ProphetDefault  # noqa: E402
 
 DAY = pd.Timedelta(days=1)
@@ -77,8 +78,26 @@ def outside(hist: pd.Series) -> dict[str, tuple[np.ndarray, float]]:
     return out
 
 
+def hourly_history(raw: pd.Series, origin: pd.Timestamp) -> pd.DataFrame:
+    """The cleaned hourly history auto sees at ``origin``."""
+    window = raw[(raw.index >= origin - HISTORY) & (raw.index < origin)]
+    return resample(clean(window, where="trace"), HOUR, "mean").frame()
+
+
+def global_models(raws: dict[str, pd.Series], origins: dict[str, list[pd.Timestamp]]) -> dict[Any, Any]:
+    """Per main-origin index, one global LightGBM fitted on every trace's history at its own i-th origin
+    (the batch a fleet would give it); keyed by (trace, origin)."""
+    out: dict[Any, Any] = {}
+    for i in range(min(len(o) for o in origins.values())):
+        batch = [(hourly_history(raws[n], origins[n][i]), FitContext(HOUR, "UTC")) for n in raws]
+        gm = fit_global(batch, 24, folds=P.DEFAULT_FOLDS)
+        for n in raws:
+            out[(n, origins[n][i])] = gm
+    return out
+
+
 def run_origin(
-    raw: pd.Series, truth: pd.Series, origin: pd.Timestamp, cal: Any, full: bool
+    raw: pd.Series, truth: pd.Series, origin: pd.Timestamp, cal: Any, full: bool, gm: Any
 ) -> dict[str, Any]:
     per_hour = HOUR / pd.Timedelta(pd.Series(raw.index).diff().median())
     window = raw[(raw.index >= origin - HISTORY) & (raw.index < origin)]
@@ -99,14 +118,21 @@ def run_origin(
     hist = resample(series, HOUR, "mean").frame()
     events = P._events(cal, hist["ds"].iloc[0], origin + DAY)
     ctx = FitContext(HOUR, "UTC", events, 0.9)
+    models = dict(P.MODELS)
+    pool = list(SEASONAL + LEARNED)
+    if gm is not None:
+        models[gm.alias] = global_factory(gm)
+        pool.append(gm.alias)
+        row["global seconds"] = gm.seconds
     prep = P._Prepared(
         hist,
         ctx,
         24,
         cutoffs(hist["ds"], HOUR, 24, P.DEFAULT_FOLDS),
         numeric.SeriesArrays.build(hist, ctx, 24),
+        models,
     )
-    tested, _ = P._backtest_all(prep, list(SEASONAL + LEARNED), None)
+    tested, _ = P._backtest_all(prep, pool, None)
     fits = {}
     for c in tested:
         t1 = time.perf_counter()
@@ -115,8 +141,16 @@ def run_origin(
             fits[c.alias] = fc
             row[c.alias] = (fc["yhat"].to_numpy() * per_hour, c.seconds + time.perf_counter() - t1)
     effects = learn_effects(hist, events)
-    for label, pool in (("seasonal auto", SEASONAL), ("blend (seasonal+learned)", SEASONAL + LEARNED)):
-        ranked = sorted([c for c in tested if c.alias in pool and c.alias in fits], key=P._wape)
+    pools = [
+        ("seasonal auto", SEASONAL),
+        ("blend (seasonal+learned)", SEASONAL + LEARNED),
+        ("blend (seasonal+lgbm_global)", (*SEASONAL, "lgbm_global")),
+        ("blend (seasonal+learned+lgbm_global)", (*SEASONAL, *LEARNED, "lgbm_global")),
+    ]
+    for label, members_pool in pools:
+        if gm is None and "lgbm_global" in members_pool:
+            continue
+        ranked = sorted([c for c in tested if c.alias in members_pool and c.alias in fits], key=P._wape)
         members = P._choose(ranked)
         frame = fits[members[0].alias][["ds"]].copy()
         frame["yhat"] = np.mean([fits[m.alias]["yhat"].to_numpy() for m in members], axis=0)
@@ -139,17 +173,22 @@ def run_origin(
     return row
 
 
-def run_trace(name: str, weeks: int, ordinary_weeks: int) -> dict[str, Any]:
+def main_origins(raw: pd.Series, weeks: int) -> list[pd.Timestamp]:
+    return midnight_origins(hourly_sums(raw), weeks, raw.index[0] + pd.Timedelta(days=14))
+
+
+def run_trace(name: str, weeks: int, ordinary_weeks: int, gms: dict[Any, Any]) -> dict[str, Any]:
     raw = load_history(TRACES / f"{name}.csv", timezone="UTC")
     truth = hourly_sums(raw)
     cfg = CALENDARS.get(name)
     cal = EventCalendar(cfg, "UTC") if cfg else None
-    main = midnight_origins(truth, weeks, raw.index[0] + pd.Timedelta(days=14))
+    main = main_origins(raw, weeks)
     extra = midnight_origins(truth, ordinary_weeks, raw.index[0] + HISTORY) if name == "nyc_taxi" else []
     rows = []
     origins = sorted(set(main) | set(extra))
     for i, origin in enumerate(origins):
-        rows.append(run_origin(raw, truth, origin, cal, origin in main) | {"main": origin in main})
+        gm = gms.get((name, origin))
+        rows.append(run_origin(raw, truth, origin, cal, origin in main, gm) | {"main": origin in main})
         print(f"\r{name}: {i + 1}/{len(origins)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return {"trace": name, "rows": rows}
@@ -173,8 +212,11 @@ COLUMNS = (
     "auto",
     "seasonal auto",
     "blend (seasonal+learned)",
+    "blend (seasonal+lgbm_global)",
+    "blend (seasonal+learned+lgbm_global)",
     *SEASONAL,
     *LEARNED,
+    "lgbm_global",
     "seasonal naive",
     "Prophet default",
     "statsforecast MSTL",
@@ -214,6 +256,13 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, elapsed: flo
             cells.append(f"{w:.1%} / {s:.2f}")
         mean = f"{np.mean(ws):.1%}" if len(ws) == len(results) else "-"
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {mean} |")
+    gsec = [x["global seconds"] for r in results for x in r["rows"] if "global seconds" in x]
+    if gsec:
+        lines.append(
+            f"| lgbm_global fit, once per batch of {len(results)} series (median s) | "
+            + " | ".join("" for _ in results)
+            + f" | {np.median(gsec):.2f} |"
+        )
     cov = " | ".join(f"{band_coverage([x for x in r['rows'] if x['main']]):.1%}" for r in results)
     lines.append(f"| 90% band coverage (auto) | {cov} | |")
     for r in results:
@@ -245,7 +294,9 @@ def main() -> int:
     args = ap.parse_args()
     t0 = time.perf_counter()
     names = args.traces.split(",") if args.traces else sorted(p.stem for p in TRACES.glob("*.csv"))
-    results = [run_trace(n, args.weeks, max(args.ordinary_weeks, args.weeks)) for n in names]
+    raws = {n: load_history(TRACES / f"{n}.csv", timezone="UTC") for n in names}
+    gms = global_models(raws, {n: main_origins(r, args.weeks) for n, r in raws.items()})
+    results = [run_trace(n, args.weeks, max(args.ordinary_weeks, args.weeks), gms) for n in names]
     text = render(results, args, time.perf_counter() - t0)
     print(text)
     if not args.no_write:
