@@ -42,14 +42,15 @@ from forecast_bench import CALENDARS, HISTORY, HOUR, hourly_sums, midnight_origi
 from forecaster import numeric  # noqa: E402
 from forecaster import pipeline as P  # noqa: E402
 from forecaster.backtest import coverage, cutoffs, wape  # noqa: E402
-from forecaster.calendar import EventCalendar  # noqa: E402
-from forecaster.cleaning import clean, resample  # noqa: E402
-from forecaster.event_effects import apply_effects, learn_effects  # noqa: E402
-from forecaster.io import load_history  # noqa: E402
+from forecaster.batch import earliest_cut  # noqa: E402
 from forecaster.models import AUTO_CANDIDATES  # noqa: E402
 from forecaster.models.base import FitContext  # noqa: E402
 from forecaster.models.global_learned import fit_global, global_factory  # noqa: E402
 from forecaster.models.prophet_models import ProphetDefault  # noqa: E402
+from forecaster.series.calendar import EventCalendar  # noqa: E402
+from forecaster.series.cleaning import clean, resample  # noqa: E402
+from forecaster.series.event_effects import apply_effects, learn_effects  # noqa: E402
+from forecaster.series.io import load_history  # noqa: E402
 
 DAY = pd.Timedelta(days=1)
 SECTION = "## Forecast accuracy by model family"
@@ -89,8 +90,9 @@ def global_models(raws: dict[str, pd.Series], origins: dict[str, list[pd.Timesta
     (the batch a fleet would give it); keyed by (trace, origin)."""
     out: dict[Any, Any] = {}
     for i in range(min(len(o) for o in origins.values())):
-        batch = [(hourly_history(raws[n], origins[n][i]), FitContext(HOUR, "UTC")) for n in raws]
-        gm = fit_global(batch, 24, folds=P.DEFAULT_FOLDS)
+        hists = [hourly_history(raws[n], origins[n][i]) for n in raws]
+        batch = [(h, FitContext(HOUR, "UTC"), earliest_cut(h, HOUR, 24, P.DEFAULT_FOLDS)) for h in hists]
+        gm = fit_global(batch, 24)
         for n in raws:
             out[(n, origins[n][i])] = gm
     return out
@@ -130,7 +132,7 @@ def run_origin(
         24,
         cutoffs(hist["ds"], HOUR, 24, P.DEFAULT_FOLDS),
         numeric.SeriesArrays.build(hist, ctx, 24),
-        models,
+        models=models,
     )
     tested, _ = P._backtest_all(prep, pool, None)
     fits = {}

@@ -237,12 +237,20 @@ def _calendar(settings: BatchSettings) -> Any:
     return _CALENDARS[key]
 
 
+def earliest_cut(history: pd.DataFrame, freq: pd.Timedelta, steps: int, folds: int) -> int:
+    """Position of the earliest backtest cut auto will use on this history (its length if none)."""
+    from forecaster.backtest import cutoffs
+
+    cuts = cutoffs(history["ds"], freq, steps, folds)
+    return round((min(cuts) - history["ds"].iloc[0]) / freq) if cuts else len(history)
+
+
 def fit_batch_model(items: Sequence[tuple[str, pd.Series]], settings: BatchSettings) -> Any:
     """The batch's global learned model (None when no series can train it: each series then runs without)."""
-    from forecaster.series.cleaning import clean, resample
     from forecaster.models.base import FitContext
     from forecaster.models.global_learned import fit_global
     from forecaster.pipeline import DEFAULT_FOLDS
+    from forecaster.series.cleaning import clean, resample
 
     histories = []
     for sid, raw in items:
@@ -264,9 +272,8 @@ def fit_batch_model(items: Sequence[tuple[str, pd.Series]], settings: BatchSetti
     folds = DEFAULT_FOLDS if settings.folds is None else settings.folds
     try:
         return fit_global(
-            [(h, c) for h, c, s in histories if s == steps],
+            [(h, c, earliest_cut(h, c.freq, steps, folds)) for h, c, s in histories if s == steps],
             steps,
-            folds=folds,
             kind=str(settings.global_model),
         )
     except ValueError:

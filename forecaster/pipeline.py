@@ -109,8 +109,8 @@ def run_forecast(
     """Forecast the intervals right after the history's last timestamp (see module docstring).
 
     ``candidates`` replaces the models ``auto`` backtests (default :data:`AUTO_CANDIDATES`). ``covariates``
-    (``ds`` plus one column each, see :mod:`forecaster.series.covariates`) must cover the horizon. ``extra_models``
-    are models made for this call (a batch's global model), backtested by ``auto`` beside the candidates.
+    (``ds`` plus one column each, see :mod:`forecaster.series.covariates`) must cover the horizon.
+    ``extra_models`` are models made for this call (a batch's global model), backtested beside the candidates.
     """
     models = {**MODELS, **(extra_models or {})}
     if model not in (extra_models or {}):
@@ -155,7 +155,8 @@ def run_forecast(
     )
     n_folds = DEFAULT_FOLDS if folds is None else max(int(folds), 0)
     cuts = cutoffs(history["ds"], out_freq, steps, n_folds)
-    prep = _Prepared(history, ctx, steps, cuts, numeric.SeriesArrays.build(history, ctx, steps), models)
+    arrays = numeric.SeriesArrays.build(history, ctx, steps)
+    prep = _Prepared(history, ctx, steps, cuts, arrays, models=models)
     tested, failed = _backtest_all(prep, names, progress)
     for alias, err in failed:
         notes.append(

@@ -18,8 +18,8 @@ which is what lets one global model serve a whole batch. Features, all known ``m
 - known-future covariates, one column each, as given.
 
 Calendar days (holidays, month start, paydays) are not features: the pipeline learns their effect once for
-every model family (:mod:`forecaster.series.event_effects`), and the history the models see has holidays masked and
-declared promotions divided out, exactly as the seasonal models see it.
+every model family (:mod:`forecaster.series.event_effects`), and the history the models see has holidays
+masked and declared promotions divided out, exactly as the seasonal models see it.
 
 ``min_lag`` decides direct against recursive forecasting. Direct: ``min_lag`` is the horizon rounded up to
 whole days, so every feature of every horizon step is known at the origin and one matrix serves all folds.

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from forecaster.backtest import cutoffs
 from forecaster.models.base import FitContext
 from forecaster.models.common import future_index, make_frame
 from forecaster.models.features import Grid, direct_min_lag, feature_names, features
@@ -56,30 +55,30 @@ class GlobalModel:
 
 
 def _rows(
-    hist: pd.DataFrame, ctx: FitContext, horizon: int, folds: int
+    hist: pd.DataFrame, ctx: FitContext, horizon: int, first: int
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(features, target, rows before the earliest backtest cut) of one series' history."""
+    """(features, target, rows before position ``first``, the earliest backtest cut) of one history."""
     g = Grid.build(hist, ctx, 0)
     min_lag = direct_min_lag(horizon, g.day)
     x3, level = features(g, g.y[None, :], np.arange(g.n)[None, :], min_lag)
     with np.errstate(all="ignore"):
         z = g.y / level[0]
-    cuts = cutoffs(hist["ds"], ctx.freq, horizon, folds)
-    first = round((min(cuts) - hist["ds"].iloc[0]) / ctx.freq) if cuts else g.n
     ok = np.isfinite(z)
     order = np.flatnonzero(ok)
     return x3[0][order], np.clip(z[order], 0.0, Z_MAX), int(np.searchsorted(order, first))
 
 
 def fit_global(
-    histories: Sequence[tuple[pd.DataFrame, FitContext]],
+    histories: Sequence[tuple[pd.DataFrame, FitContext, int]],
     horizon: int,
     *,
-    folds: int,
     kind: str = "lgbm",
     max_rows: int = MAX_ROWS,
 ) -> GlobalModel:
     """Fit the backtest and final regressors on every series (one interval, one covariate set: the first's).
+
+    Each history comes with the position of its earliest backtest cut (its length when it has no folds):
+    the backtest regressor trains only on rows before it.
 
     Series at another interval, or too short to give a row, are left out. ValueError when none is usable.
     """
@@ -89,11 +88,11 @@ def fit_global(
     freq = pd.Timedelta(histories[0][1].freq)
     xs, zs, early = [], [], []
     names: list[str] = []
-    for hist, ctx in histories:
+    for hist, ctx, first in histories:
         if pd.Timedelta(ctx.freq) != freq:
             continue
         try:
-            x, z, before = _rows(hist, ctx, horizon, folds)
+            x, z, before = _rows(hist, ctx, horizon, first)
         except ValueError:
             continue
         if len(z) == 0:

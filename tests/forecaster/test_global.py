@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from forecaster.backtest import cutoffs
-from forecaster.batch import BatchSettings, forecast_many
+from forecaster.batch import BatchSettings, earliest_cut, forecast_many
 from forecaster.models.base import FitContext
 from forecaster.models.global_learned import fit_global, global_factory
 
@@ -25,7 +25,7 @@ def series(scale: float, seed: int, days: int = 35) -> pd.DataFrame:
 
 def test_one_model_serves_series_of_any_scale() -> None:
     batch = [(series(s, i), CTX) for i, s in enumerate((1.0, 50.0, 3000.0))]
-    gm = fit_global(batch, 24, folds=14)
+    gm = fit_global([(h, c, earliest_cut(h, HOUR, 24, 14)) for h, c in batch], 24)
     assert gm.series == 3 and gm.alias == "lgbm_global"
     model = global_factory(gm)
     for hist, _ in batch:
@@ -43,7 +43,8 @@ def test_the_backtest_regressor_never_saw_the_folds() -> None:
         late = (h["ds"] >= first_cut).to_numpy()
         h.loc[late, "y"] = h.loc[late, "y"] * 4
         spoiled.append((h, ctx))
-    a, b = fit_global(batch, 24, folds=14, kind="ridge"), fit_global(spoiled, 24, folds=14, kind="ridge")
+    a = fit_global([(h, c, earliest_cut(h, HOUR, 24, 14)) for h, c in batch], 24, kind="ridge")
+    b = fit_global([(h, c, earliest_cut(h, HOUR, 24, 14)) for h, c in spoiled], 24, kind="ridge")
     x = np.random.default_rng(0).random((10, len(a.names)))
     x[:, a.names.index("slot")] = np.arange(10)
     x[:, a.names.index("weekday")] = 2

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from forecaster.backtest import wape
-from forecaster.series.cleaning import clean
-from forecaster.series.covariates import load_covariates
 from forecaster.errors import UserError
 from forecaster.pipeline import run_forecast
+from forecaster.series.cleaning import clean
+from forecaster.series.covariates import load_covariates
 
 HOUR = pd.Timedelta(hours=1)
 
