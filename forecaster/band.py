@@ -78,14 +78,30 @@ def _quantiles(r: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def _per_step(r: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Quantiles per step of a (folds, steps) residual matrix, pooling neighbouring steps to MIN_POOL."""
-    steps = r.shape[1]
+    """Quantiles per step of a (folds, steps) residual matrix, pooling neighbouring steps to MIN_POOL.
+
+    All steps from one sort: row h of the pool matrix holds the residuals of steps h-half..h+half (NaN
+    outside the horizon, sorted last), and each quantile is read at numpy's 'lower'/'higher' index, as
+    :func:`_quantiles` computes it one step at a time.
+    """
+    folds, steps = r.shape
     per_step = max(int(np.isfinite(r).sum(axis=0).mean()) if r.size else 0, 1)
     half = min(max(math.ceil((MIN_POOL / per_step - 1) / 2), 0), steps)
-    lo, hi = np.empty(steps), np.empty(steps)
-    for h in range(steps):
-        a, b = max(h - half, 0), min(h + half + 1, steps)
-        lo[h], hi[h] = _quantiles(r[:, a:b].ravel(), level)
+    padded = np.full((folds, steps + 2 * half), np.nan)
+    padded[:, half : half + steps] = r
+    cols = np.arange(steps)[:, None] + np.arange(2 * half + 1)[None, :]
+    pools = np.sort(padded[:, cols].transpose(1, 0, 2).reshape(steps, -1), axis=1)
+    n = np.isfinite(pools).sum(axis=1)
+    alpha = 1.0 - level
+    safe = np.maximum(n, 1)
+    lo_q = np.maximum(np.floor((n + 1) * alpha / 2) / safe, 0.0)
+    hi_q = np.minimum(np.ceil((n + 1) * (1 - alpha / 2)) / safe, 1.0)
+    top = np.maximum(n - 1, 0)
+    lo_i = np.clip(np.floor((n - 1) * lo_q).astype(int), 0, top)
+    hi_i = np.clip(np.ceil((n - 1) * hi_q).astype(int), 0, top)
+    rows = np.arange(steps)
+    lo = np.where(n >= 4, np.minimum(pools[rows, lo_i], 0.0), -0.5)
+    hi = np.where(n >= 4, np.maximum(pools[rows, hi_i], 0.0), 0.5)
     return lo, hi
 
 

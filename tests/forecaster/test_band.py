@@ -65,3 +65,16 @@ def test_recent_folds_that_fall_short_widen_the_band() -> None:
 def test_too_few_folds_cannot_be_checked(n_folds: int) -> None:
     check = check_coverage(folds(np.ones(24), n_folds=n_folds), 0.9)
     assert check.widen == 1.0 and np.isnan(check.coverage)
+
+
+def test_one_sort_gives_the_quantiles_of_each_steps_pool() -> None:
+    from forecaster.band import _per_step, _quantiles
+
+    rng = np.random.default_rng(8)
+    r = rng.standard_normal((11, 24)) * np.linspace(1, 3, 24)
+    r[3, 5:9] = np.nan  # a fold with missing actuals
+    lo, hi = _per_step(r, 0.9)
+    half = 5  # ceil((96 / 10 - 1) / 2): int(10.8) = 10 residuals per step
+    for h in range(24):
+        a, b = max(h - half, 0), min(h + half + 1, 24)
+        assert (lo[h], hi[h]) == _quantiles(r[:, a:b].ravel(), 0.9)
