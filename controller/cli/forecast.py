@@ -86,7 +86,8 @@ def _common(p: argparse.ArgumentParser, models: str) -> None:
         metavar="A,B",
         default=None,
         help="comma-separated models that --model auto backtests and blends "
-        f"(default: {','.join(AUTO_CANDIDATES)}; add prophet or mstl_ets to try them, at 30-100x the time)",
+        f"(default: {','.join(AUTO_CANDIDATES)}; add lgbm, ridge (learned, 10-50x the time) or prophet, "
+        "mstl_ets (30-100x) to try them)",
     )
     g.add_argument(
         "--band-level",

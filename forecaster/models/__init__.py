@@ -39,6 +39,9 @@ MODELS: dict[str, Callable[[], Model]] = {
 
 # Prophet and MSTL are opt-in (--model prophet / mstl_ets): on the development traces they backtest worse than
 # the seasonal blends at 30-100x the cost (docs/benchmarks.md), and auto refits every candidate on every fold.
+# The learned family is opt-in too (--candidates ...,lgbm,ridge, or --global-model for a batch): in blends it
+# moves the development traces' WAPE by a few percent at most, at 10-100x a seasonal candidate's cost per
+# series ("Forecast accuracy by model family" in docs/benchmarks.md), which would undo the batch speed-up.
 AUTO_CANDIDATES: tuple[str, ...] = (
     "seasonal_median_level",
     "seasonal_median",
