@@ -54,7 +54,7 @@ from forecaster.series.io import load_history  # noqa: E402
 
 DAY = pd.Timedelta(days=1)
 SECTION = "## Forecast accuracy by model family"
-LEARNED = ("lgbm", "ridge", "lgbm_recursive", "ridge_recursive")
+LEARNED = ("lgbm", "ridge", "lgbm_direct", "ridge_recursive")
 SEASONAL = tuple(AUTO_CANDIDATES)
 
 

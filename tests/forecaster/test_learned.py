@@ -19,7 +19,7 @@ from forecaster.models.base import FitContext
 from forecaster.models.features import Grid, direct_min_lag, feature_names, features, lag_set
 
 HOUR = pd.Timedelta(hours=1)
-LEARNED = ["lgbm", "ridge", "lgbm_recursive", "ridge_recursive"]
+LEARNED = ["lgbm", "ridge", "lgbm_direct", "ridge_recursive"]
 
 
 def weekly(days: int = 42, seed: int = 3, end: str = "2026-03-01 23:00") -> pd.DataFrame:
@@ -44,11 +44,11 @@ def test_follows_a_regular_weekly_series(alias: str) -> None:
     assert wape(test["y"].to_numpy(), fc["yhat"].to_numpy()) < 0.08
 
 
-@pytest.mark.parametrize("alias", ["ridge", "ridge_recursive", "lgbm"])
+@pytest.mark.parametrize("alias", ["ridge", "ridge_recursive", "lgbm", "lgbm_direct"])
 def test_all_folds_equal_refits_on_each_folds_history(alias: str) -> None:
     hist = weekly(days=35)
     n = len(hist)
-    cuts = [n - 24 * k for k in (3, 2)] if alias != "lgbm" else [n - 48]
+    cuts = [n - 24 * k for k in (3, 2)] if not alias.startswith("lgbm") else [n - 48]
     yhat, _, _ = MODELS[alias].fold_forecasts(hist, CTX, cuts, 24)  # type: ignore[attr-defined]
     for i, cut in enumerate(cuts):
         alone = MODELS[alias]().fit(hist.iloc[:cut], CTX).predict(24)["yhat"].to_numpy()
@@ -109,7 +109,7 @@ def covariate_history(days: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
     return hist, cov
 
 
-@pytest.mark.parametrize("alias", ["lgbm", "ridge"])
+@pytest.mark.parametrize("alias", ["lgbm", "ridge", "lgbm_direct"])
 def test_known_future_covariate_is_learned(alias: str) -> None:
     hist, cov = covariate_history()
     train, test = hist.iloc[:-24], hist.iloc[-24:]
