@@ -337,7 +337,7 @@ def render(
                 + f". With the {o['with_holidays'][0] - o['origins']} public-holiday days kept "
                 f"({o['with_holidays'][0]} origins), WAPE auto is {o['with_holidays'][1]:.1%}: a holiday in "
                 "the horizon is masked out of later histories and forecast with the effect learned from "
-                "the history's other holidays (shrunk toward none; forecaster.event_effects).",
+                "the history's other holidays (shrunk toward none; forecaster.series.event_effects).",
             ]
     if cli_sec == cli_sec:
         lines += [
