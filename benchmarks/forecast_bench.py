@@ -269,7 +269,8 @@ def render(
         "forecast of the next 24 hours at hourly resolution scored against the hourly sums of the native "
         f"buckets. `auto` is the product as the CLI runs it (clean, backtest {DEFAULT_FOLDS} daily folds, "
         "pick or blend, "
-        "conformal band); calendar: `--country US --no-month-start` for nyc_taxi, none for the Twitter "
+        "per-step conformal band with the coverage check); calendar: `--country US --no-month-start` "
+        "for nyc_taxi, none for the Twitter "
         "traces. "
         "Seasonal naive is the hourly sum 168 h earlier; Prophet default is `Prophet()` fit on the hourly "
         "sums. "
@@ -295,7 +296,9 @@ def render(
         f"{DEFAULT_FOLDS} daily origins at the forecast's time of day; the best single model or the mean of "
         "2-3 of the best four, whichever has the lowest backtest WAPE (a blend must win by 0.5%), is refit "
         "on the whole history. The band is split-conformal on those folds' residuals scaled by "
-        "sqrt(forecast x mean level), finite-sample corrected, widened when history < 14 days or < 3 folds.",
+        "sqrt(forecast x mean level), per horizon step (pooling neighbouring steps to >= 96 residuals), "
+        "finite-sample corrected, widened when history < 14 days or < 3 folds, and widened further when "
+        "the last 7 folds, each judged by a band calibrated on the others, cover less than nominal - 3%.",
     ]
     if any(r["others"] for r in results):
         lines += [
@@ -333,8 +336,8 @@ def render(
                 + ", ".join(f"{d:%a %Y-%m-%d}{f' ({h})' if h else ''} {w:.1%}" for d, w, h in o["worst"])
                 + f". With the {o['with_holidays'][0] - o['origins']} public-holiday days kept "
                 f"({o['with_holidays'][0]} origins), WAPE auto is {o['with_holidays'][1]:.1%}: a holiday in "
-                "the horizon is listed as an event and masked out of later histories, but its own level "
-                "is forecast as an ordinary day.",
+                "the horizon is masked out of later histories and forecast with the effect learned from "
+                "the history's other holidays (shrunk toward none; forecaster.series.event_effects).",
             ]
     if cli_sec == cli_sec:
         lines += [

@@ -42,6 +42,9 @@ class BatchSettings:
     calendar: Any = None  # forecaster.series.calendar.CalendarConfig, built into a calendar on the worker
     timezone: str = "UTC"
     source: str = "input"
+    # "lgbm" or "ridge": fit one learned model across the batch first; each series' auto then backtests it
+    # as one more candidate (forecaster.models.global_learned).
+    global_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class BatchResult:
 class _Chunk:
     settings: BatchSettings
     series: list[tuple[str, pd.Series]]
+    global_model: Any = None  # forecaster.models.global_learned.GlobalModel, fitted on the whole batch
 
 
 def split_long(
@@ -164,8 +168,9 @@ def forecast_many(
     )
     eng = engine or InProcessEngine()
     size = chunk or chunk_size(len(items), eng.workers)
-    chunks = [_Chunk(settings, items[i : i + size]) for i in range(0, len(items), size)]
     t0 = time.perf_counter()
+    gm = fit_batch_model(items, settings) if settings.global_model else None
+    chunks = [_Chunk(settings, items[i : i + size], gm) for i in range(0, len(items), size)]
     by_id: dict[str, SeriesOutcome] = {sid: SeriesOutcome(sid, None, error=msg) for sid, msg in errors}
     done = 0
     for outcomes in eng.map(run_chunk, chunks):
@@ -232,6 +237,49 @@ def _calendar(settings: BatchSettings) -> Any:
     return _CALENDARS[key]
 
 
+def earliest_cut(history: pd.DataFrame, freq: pd.Timedelta, steps: int, folds: int) -> int:
+    """Position of the earliest backtest cut auto will use on this history (its length if none)."""
+    from forecaster.backtest import cutoffs
+
+    cuts = cutoffs(history["ds"], freq, steps, folds)
+    return round((min(cuts) - history["ds"].iloc[0]) / freq) if cuts else len(history)
+
+
+def fit_batch_model(items: Sequence[tuple[str, pd.Series]], settings: BatchSettings) -> Any:
+    """The batch's global learned model (None when no series can train it: each series then runs without)."""
+    from forecaster.models.base import FitContext
+    from forecaster.models.global_learned import fit_global
+    from forecaster.pipeline import DEFAULT_FOLDS
+    from forecaster.series.cleaning import clean, resample
+
+    histories = []
+    for sid, raw in items:
+        try:
+            series = clean(raw, where=f"{settings.source} series {sid!r}")
+            freq = settings.freq or series.freq
+            series = resample(series, freq, "mean") if freq != series.freq else series
+        except Exception:  # this series gets its own error when the chunk runs
+            continue
+        hist = series.frame()
+        steps = math.ceil(pd.Timedelta(settings.horizon) / freq)
+        cal = _calendar(settings)
+        end = hist["ds"].iloc[-1] + (steps + 1) * freq
+        events = cal.events(hist["ds"].iloc[0], end) if cal is not None else None
+        histories.append((hist, FitContext(freq, series.timezone, events, settings.band_level), steps))
+    if not histories:
+        return None
+    steps = histories[0][2]
+    folds = DEFAULT_FOLDS if settings.folds is None else settings.folds
+    try:
+        return fit_global(
+            [(h, c, earliest_cut(h, c.freq, steps, folds)) for h, c, s in histories if s == steps],
+            steps,
+            kind=str(settings.global_model),
+        )
+    except ValueError:
+        return None
+
+
 def run_chunk(chunk: _Chunk) -> list[SeriesOutcome]:
     """Forecast the series of one chunk (runs on a worker); every exception becomes that series' error."""
     from forecaster.errors import AutoscalerError
@@ -239,6 +287,11 @@ def run_chunk(chunk: _Chunk) -> list[SeriesOutcome]:
     from forecaster.series.cleaning import clean
 
     s = chunk.settings
+    extra = None
+    if chunk.global_model is not None:
+        from forecaster.models.global_learned import global_factory
+
+        extra = {chunk.global_model.alias: global_factory(chunk.global_model)}
     out = []
     for sid, raw in chunk.series:
         t0 = time.perf_counter()
@@ -253,6 +306,7 @@ def run_chunk(chunk: _Chunk) -> list[SeriesOutcome]:
                 band_level=s.band_level,
                 folds=s.folds,
                 candidates=list(s.candidates) if s.candidates else None,
+                extra_models=extra,
             )
         except AutoscalerError as exc:
             out.append(SeriesOutcome(sid, None, error=_one_line(str(exc)), seconds=time.perf_counter() - t0))

@@ -15,22 +15,23 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from forecaster import band, numeric
 from forecaster import folds as fold_arrays
-from forecaster import numeric
 from forecaster.artifact import Event, ForecastArtifact, Interval, QualityNote
 from forecaster.backtest import Calibration, check_forecast, cutoffs, rolling_origin
 from forecaster.durations import format_duration
 from forecaster.errors import OperationalError, UserError
 from forecaster.folds import FoldSet
 from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
-from forecaster.models.base import FitContext
+from forecaster.models.base import FitContext, Model
 from forecaster.series.cleaning import CleanSeries, resample
+from forecaster.series.covariates import align as align_covariates
 from forecaster.series.event_effects import apply_effects, learn_effects
 
 SHORT_HISTORY = pd.Timedelta(days=14)
@@ -78,6 +79,7 @@ class _Prepared:
     arrays: numeric.SeriesArrays | None
     # The forecast from the whole history, computed beside the folds (same call): alias -> (yhat, lo, hi)
     finals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+    models: Mapping[str, Callable[[], Model]] = field(default_factory=lambda: MODELS)
 
     def cut_positions(self) -> list[int]:
         ds0 = self.history["ds"].iloc[0]
@@ -101,14 +103,20 @@ def run_forecast(
     folds: int | None = None,
     progress: Callable[[str], None] | None = None,
     candidates: Sequence[str] | None = None,
+    covariates: pd.DataFrame | None = None,
+    extra_models: Mapping[str, Callable[[], Model]] | None = None,
 ) -> ForecastResult:
     """Forecast the intervals right after the history's last timestamp (see module docstring).
 
-    ``candidates`` replaces the models ``auto`` backtests (default :data:`AUTO_CANDIDATES`).
+    ``candidates`` replaces the models ``auto`` backtests (default :data:`AUTO_CANDIDATES`). ``covariates``
+    (``ds`` plus one column each, see :mod:`forecaster.series.covariates`) must cover the horizon.
+    ``extra_models`` are models made for this call (a batch's global model), backtested beside the candidates.
     """
-    check_model(model)
+    models = {**MODELS, **(extra_models or {})}
+    if model not in (extra_models or {}):
+        check_model(model)
     for alias in candidates or ():
-        if alias not in MODELS:
+        if alias not in models:
             raise UserError(
                 f"--candidates: unknown model {alias!r}; available: {', '.join(available_models())}"
             )
@@ -133,12 +141,22 @@ def run_forecast(
     last = history["ds"].iloc[-1]
     hist_end = last + out_freq
     events = _events(calendar, history["ds"].iloc[0], hist_end + steps * out_freq)
-    ctx = FitContext(freq=out_freq, timezone=series.timezone, events=events, band_level=band_level)
+    if covariates is not None:
+        grid = pd.date_range(history["ds"].iloc[0], periods=len(history) + steps, freq=out_freq, name="ds")
+        covariates = align_covariates(covariates, grid, hist_end)
+    ctx = FitContext(
+        freq=out_freq, timezone=series.timezone, events=events, band_level=band_level, covariates=covariates
+    )
 
-    names = list(dict.fromkeys(candidates or AUTO_CANDIDATES)) if model == "auto" else [model]
+    names = (
+        list(dict.fromkeys([*(candidates or AUTO_CANDIDATES), *(extra_models or {})]))
+        if model == "auto"
+        else [model]
+    )
     n_folds = DEFAULT_FOLDS if folds is None else max(int(folds), 0)
     cuts = cutoffs(history["ds"], out_freq, steps, n_folds)
-    prep = _Prepared(history, ctx, steps, cuts, numeric.SeriesArrays.build(history, ctx, steps))
+    arrays = numeric.SeriesArrays.build(history, ctx, steps)
+    prep = _Prepared(history, ctx, steps, cuts, arrays, models=models)
     tested, failed = _backtest_all(prep, names, progress)
     for alias, err in failed:
         notes.append(
@@ -179,11 +197,18 @@ def run_forecast(
         )
     backtest = None
     if chosen_folds is not None and len(chosen_folds):
-        cal = fold_arrays.calibrate(chosen_folds, band_level, widen=widen)
-        frame = cal.apply(frame)
-        backtest = fold_arrays.scores(chosen_folds) | {
-            "coverage": fold_arrays.cross_coverage(chosen_folds, band_level, widen=widen)
-        }
+        check = band.check_coverage(chosen_folds, band_level, widen=widen)
+        if check.widen > 1.0:
+            notes.append(
+                QualityNote(
+                    "band_widened",
+                    "warning",
+                    f"the band covered {check.recent:.0%} of actuals in the last {check.recent_folds} "
+                    f"backtest folds (nominal {band_level:.0%}): widened by {check.widen - 1:.0%}",
+                )
+            )
+        frame = band.calibrate_steps(chosen_folds, band_level, widen=widen * check.widen).apply(frame)
+        backtest = fold_arrays.scores(chosen_folds) | {"coverage": check.coverage}
     else:
         frame = Calibration(-0.3, 0.3, band_level, 0, widen).apply(frame)
     name = (
@@ -196,12 +221,12 @@ def run_forecast(
     effects = learn_effects(history, events)
     frame, horizon_events, touched = apply_effects(frame, horizon_events, effects)
     for eff in effects:
-        if eff.kind in touched:
+        if eff.key in touched:
             notes.append(
                 QualityNote(
                     "event_effect",
                     "info",
-                    f"learned from history: {eff.describe()}; applied to {touched[eff.kind]} interval(s)",
+                    f"learned from history: {eff.describe()}; applied to {touched[eff.key]} interval(s)",
                 )
             )
 
@@ -267,7 +292,7 @@ def _backtest_one(
     prep: _Prepared, alias: str, progress: Callable[[str], None] | None, done: int, total: int
 ) -> FoldSet:
     steps, freq = prep.steps, prep.ctx.freq
-    spec = numeric.kernel_for(MODELS[alias])
+    spec = numeric.kernel_for(prep.models[alias])
     if prep.arrays is not None and spec is not None:
         pos = prep.cut_positions()
         try:  # the folds and the real forecast in one call
@@ -280,9 +305,18 @@ def _backtest_one(
         n = prep.arrays.n
         y = np.where(target < n, prep.arrays.y[np.minimum(target, n - 1)], np.nan)
         return FoldSet(tuple(prep.cuts), freq, y, yhat, lo, hi)
+    fold_forecasts = getattr(prep.models[alias], "fold_forecasts", None)
+    if fold_forecasts is not None:  # a model that backtests all folds at once (the learned family)
+        pos = prep.cut_positions()
+        yhat, lo, hi = fold_forecasts(prep.history, prep.ctx, pos, steps)
+        target = np.asarray(pos, dtype=np.int64)[:, None] + np.arange(steps)[None, :]
+        y_all = prep.history["y"].to_numpy(dtype=float)
+        n = len(y_all)
+        y = np.where(target < n, y_all[np.minimum(target, n - 1)], np.nan)
+        return FoldSet(tuple(prep.cuts), freq, y, yhat, lo, hi)
     parts = []
     for i, cut in enumerate(prep.cuts):
-        parts.append(rolling_origin(prep.history, MODELS[alias], prep.ctx, steps, [cut]))
+        parts.append(rolling_origin(prep.history, prep.models[alias], prep.ctx, steps, [cut]))
         if progress is not None:
             progress(f"{done + i + 1}/{total} {alias}")
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -360,7 +394,7 @@ def _final_fit(
 def _try_fit(prep: _Prepared, alias: str, notes: list[QualityNote]) -> pd.DataFrame | None:
     history, ctx, steps = prep.history, prep.ctx, prep.steps
     try:
-        spec = numeric.kernel_for(MODELS[alias])
+        spec = numeric.kernel_for(prep.models[alias])
         if prep.arrays is not None and spec is not None:
             if alias in prep.finals:
                 yhat, lo, hi = prep.finals[alias]
@@ -370,7 +404,7 @@ def _try_fit(prep: _Prepared, alias: str, notes: list[QualityNote]) -> pd.DataFr
             last = history["ds"].iloc[-1]
             ds = pd.date_range(last + ctx.freq, periods=steps, freq=ctx.freq, name="ds")
             return pd.DataFrame({"ds": ds, "yhat": yhat, "yhat_lower": lo, "yhat_upper": hi})
-        fc = MODELS[alias]().fit(history, ctx).predict(steps)
+        fc = prep.models[alias]().fit(history, ctx).predict(steps)
         check_forecast(fc, steps)
         return fc.reset_index(drop=True)
     except Exception as exc:

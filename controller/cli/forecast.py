@@ -94,8 +94,8 @@ def _common(p: argparse.ArgumentParser, models: str) -> None:
         metavar="A,B",
         default=None,
         help="comma-separated models that --model auto backtests and blends, or 'all' for every model "
-        f"(default: {','.join(AUTO_CANDIDATES)}; prophet, prophet_default and mstl_ets are opt-in: "
-        "30-100x the time)",
+        f"(default: {','.join(AUTO_CANDIDATES)}; lgbm and ridge (learned, 10-50x the time) and prophet, "
+        "prophet_default, mstl_ets (30-100x) are opt-in)",
     )
     g.add_argument(
         "--band-level",
@@ -103,6 +103,13 @@ def _common(p: argparse.ArgumentParser, models: str) -> None:
         type=float,
         default=0.9,
         help="nominal coverage of [yhat_lower, yhat_upper], a fraction in [0.5, 1) (default: 0.9)",
+    )
+    g.add_argument(
+        "--covariates",
+        metavar="FILE",
+        default=None,
+        help="CSV/Parquet of known-future covariates: a time column and one column per covariate, with a "
+        "value at every interval of the horizon (used by the learned models and Prophet)",
     )
     g.add_argument(
         "--folds",
@@ -125,6 +132,11 @@ def _run(args: argparse.Namespace, progress: Any = None) -> tuple[Any, Any]:
         raise UserError(f"--folds: must be zero or positive, got {args.folds}")
     series = load_clean_history(args)
     calendar = calendar_from_args(args)
+    covariates = None
+    if getattr(args, "covariates", None):
+        from forecaster.series.covariates import load_covariates
+
+        covariates = load_covariates(args.covariates, timezone=series.timezone)
     result = run_forecast(
         series,
         horizon,
@@ -135,6 +147,7 @@ def _run(args: argparse.Namespace, progress: Any = None) -> tuple[Any, Any]:
         folds=args.folds,
         progress=progress,
         candidates=parse_candidates(args.candidates),
+        covariates=covariates,
     )
     return series, result
 

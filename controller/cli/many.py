@@ -31,8 +31,9 @@ from forecaster.errors import UserError
 
 
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--id-column``, ``--workers``, ``--dask-scheduler``."""
+    """``--id-column``, ``--workers``, ``--dask-scheduler``, ``--global-model``."""
     g = parser.add_argument_group("many series (long-format history)")
+    add_global_argument(g)
     g.add_argument(
         "--id-column",
         metavar="NAME",
@@ -53,6 +54,17 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ADDR",
         default=None,
         help="run a long file's series on this Dask scheduler instead, e.g. tcp://dask-scheduler:8786",
+    )
+
+
+def add_global_argument(parser: Any) -> None:
+    """``--global-model``."""
+    parser.add_argument(
+        "--global-model",
+        choices=("lgbm", "ridge"),
+        default=None,
+        help="for a long file: fit one learned model across all its series first; each series' auto then "
+        "backtests it as one more candidate (lgbm_global / ridge_global)",
     )
 
 
@@ -90,6 +102,7 @@ def run_many(args: argparse.Namespace, id_column: str, progress: Any = None) -> 
         calendar=calendar.config,
         timezone=timezone,
         source=str(args.history),
+        global_model=getattr(args, "global_model", None),
     )
     if args.workers is not None and args.workers < 1:
         raise UserError(f"--workers: must be at least 1, got {args.workers}")

@@ -25,6 +25,9 @@ class FitContext:
     # columns: name, kind, start, end, uplift (see forecaster.series.calendar)
     events: pd.DataFrame | None = None
     band_level: float = 0.9
+    # Known-future covariates: ds plus one column per covariate, covering the history and the horizon.
+    # Models that can use them (learned, Prophet) must; the others ignore them.
+    covariates: pd.DataFrame | None = None
 
 
 @runtime_checkable

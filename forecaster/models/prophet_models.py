@@ -87,8 +87,16 @@ class _ProphetBase:
         df = df[np.isfinite(df["y"].to_numpy())]
         if len(df) < 2:
             raise ValueError("Prophet needs at least two observed points")
+        names = _covariate_names(ctx)
+        for name in names:  # known-future covariates as regressors (past gaps: the column's mean)
+            col = _covariate(ctx, name, pd.DatetimeIndex(hist["ds"]))
+            df[name] = np.where(np.isfinite(col), col, np.nanmean(col) if np.isfinite(col).any() else 0.0)[
+                df.index
+            ]
         with quiet_stan():
             model = self.build(ctx)
+            for name in names:
+                model.add_regressor(name)
             model.fit(self.prepare(df))
         self._model, self._ctx, self._last = model, ctx, hist["ds"].iloc[-1]
         return self
@@ -97,7 +105,14 @@ class _ProphetBase:
         if self._model is None or self._ctx is None or self._last is None:
             raise RuntimeError("fit() must be called before predict()")
         targets = future_index(self._last, self._ctx.freq, horizon)
-        future = self.prepare(pd.DataFrame({"ds": wall_clock(targets, self._ctx.timezone)}))
+        future = pd.DataFrame({"ds": wall_clock(targets, self._ctx.timezone)})
+        for name in _covariate_names(self._ctx):
+            col = _covariate(self._ctx, name, targets)
+            if not np.isfinite(col).all():
+                first = targets[int(np.flatnonzero(~np.isfinite(col))[0])]
+                raise ValueError(f"covariate {name!r} has no value at {first.isoformat()}")
+            future[name] = col
+        future = self.prepare(future)
         with quiet_stan():
             fc = self._model.predict(future)
         yhat = fc["yhat"].to_numpy(dtype=float)
@@ -105,6 +120,16 @@ class _ProphetBase:
         hi = fc["yhat_upper"].to_numpy(dtype=float) if "yhat_upper" in fc else yhat * 1.1
         factor = uplift_factor(targets, self._ctx.events)
         return make_frame(targets, yhat * factor, lo * factor, hi * factor)
+
+
+def _covariate_names(ctx: FitContext) -> list[str]:
+    return [] if ctx.covariates is None else [str(c) for c in ctx.covariates.columns if c != "ds"]
+
+
+def _covariate(ctx: FitContext, name: str, stamps: pd.DatetimeIndex) -> np.ndarray:
+    assert ctx.covariates is not None
+    col = ctx.covariates.set_index(pd.DatetimeIndex(ctx.covariates["ds"]))[name]
+    return np.asarray(col.reindex(stamps).to_numpy(dtype=float))
 
 
 class ProphetTraffic(_ProphetBase):

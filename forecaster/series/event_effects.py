@@ -6,6 +6,14 @@ every past occurrence in the history with the same local times one and two weeks
 calendar day excluded). When at least ``MIN_OCCURRENCES`` past days agree, each beyond +-``MIN_EFFECT`` in
 the same direction, the median ratio scales that kind's intervals in the horizon, and the pipeline reports
 it. Otherwise nothing changes: one coincidence must not become a forecast. Called by forecaster.pipeline.
+
+Public holidays are rarer and each is its own kind of day, so they are learned per holiday in the horizon
+(:func:`holiday_effects`): from past occurrences of the same holiday where the history has them, otherwise
+from how the series behaved on its other public holidays. The median ratio is shrunk toward no effect by the
+weight of the evidence, ``n / (n + k)`` with ``k`` = ``SAME_HOLIDAY_PRIOR`` or ``OTHER_HOLIDAYS_PRIOR`` (other
+holidays are weaker evidence for this one), and an effect under ``MIN_EFFECT`` after shrinking is dropped.
+The models never see holidays (the history they fit on has them masked), so the effect is applied once, to
+whichever model or blend was chosen.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ KINDS = ("month_start", "payday")
 MIN_OCCURRENCES = 2
 MIN_EFFECT = 0.08
 NEIGHBOUR_DAYS = (-14, -7, 7, 14)
+SAME_HOLIDAY_PRIOR = 1.0
+OTHER_HOLIDAYS_PRIOR = 3.0
 
 
 @dataclass(frozen=True)
@@ -28,10 +38,21 @@ class EventEffect:
     kind: str
     factor: float
     ratios: tuple[float, ...]
+    name: str | None = None  # a holiday effect applies to this holiday only
+    source: str = ""  # where a holiday's evidence came from
+
+    @property
+    def key(self) -> str:
+        return self.kind if self.name is None else f"{self.kind}:{self.name}"
 
     def describe(self) -> str:
         seen = ", ".join(f"x{r:.2f}" for r in self.ratios)
         n = len(self.ratios)
+        if self.name is not None:
+            return (
+                f"holiday {self.name}: x{self.factor:.2f} of the surrounding weeks, from {n} {self.source} "
+                f"({seen}), shrunk toward x1.00 for thin evidence"
+            )
         return f"{self.kind} days run x{self.factor:.2f} of the surrounding weeks ({n} past: {seen})"
 
 
@@ -50,34 +71,65 @@ def _unscaled(events: pd.DataFrame, kind: str) -> pd.DataFrame:
     return events[(events["kind"] == kind).to_numpy() & ~np.isfinite(up)]
 
 
+def _ratios(y: pd.Series, calm: pd.Series, past: pd.DataFrame) -> list[float]:
+    """Per past event, its actual total over the same local times of the calm surrounding weeks."""
+    ratios = []
+    for start, end in zip(past["start"], past["end"], strict=True):
+        actual = y[(y.index >= start) & (y.index < end)]
+        refs = np.vstack(
+            [calm.reindex(actual.index + pd.DateOffset(days=k)).to_numpy() for k in NEIGHBOUR_DAYS]
+        )
+        seen = np.isfinite(refs).any(axis=0)
+        ref = np.full(len(actual), np.nan)
+        ref[seen] = np.nanmedian(refs[:, seen], axis=0)
+        ok = np.isfinite(actual.to_numpy()) & np.isfinite(ref)
+        if ok.sum() >= max(1, len(actual) // 2) and ref[ok].sum() > 0:
+            ratios.append(float(actual.to_numpy()[ok].sum() / ref[ok].sum()))
+    return ratios
+
+
 def learn_effects(history: pd.DataFrame, events: pd.DataFrame) -> list[EventEffect]:
-    """Effects of the recurring kinds that the history shows consistently (``history``: regular ds, y)."""
+    """Effects of the recurring kinds that the history shows consistently (``history``: regular ds, y), then
+    the effect of each public holiday after the history (see :func:`holiday_effects`)."""
     if len(events) == 0 or len(history) == 0:
         return []
     y = pd.Series(history["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(history["ds"]))
     first, last = y.index[0], y.index[-1]
-    any_event = _inside(y.index, events)
-    calm = y.where(~any_event)
+    calm = y.where(~_inside(y.index, events))
     effects = []
     for kind in KINDS:
         past = _unscaled(events, kind)
         past = past[(pd.DatetimeIndex(past["start"]) >= first) & (pd.DatetimeIndex(past["end"]) <= last)]
-        ratios = []
-        for start, end in zip(past["start"], past["end"], strict=True):
-            actual = y[(y.index >= start) & (y.index < end)]
-            refs = np.vstack(
-                [calm.reindex(actual.index + pd.DateOffset(days=k)).to_numpy() for k in NEIGHBOUR_DAYS]
-            )
-            seen = np.isfinite(refs).any(axis=0)
-            ref = np.full(len(actual), np.nan)
-            ref[seen] = np.nanmedian(refs[:, seen], axis=0)
-            ok = np.isfinite(actual.to_numpy()) & np.isfinite(ref)
-            if ok.sum() >= max(1, len(actual) // 2) and ref[ok].sum() > 0:
-                ratios.append(float(actual.to_numpy()[ok].sum() / ref[ok].sum()))
+        ratios = _ratios(y, calm, past)
         up = all(r > 1 + MIN_EFFECT for r in ratios)
         down = all(r < 1 - MIN_EFFECT for r in ratios)
         if len(ratios) >= MIN_OCCURRENCES and (up or down):
             effects.append(EventEffect(kind, float(np.median(ratios)), tuple(ratios)))
+    return effects + holiday_effects(y, calm, events)
+
+
+def holiday_effects(y: pd.Series, calm: pd.Series, events: pd.DataFrame) -> list[EventEffect]:
+    """One shrunk effect per public holiday that starts after the history, where evidence exists."""
+    holidays = _unscaled(events, "holiday")
+    if len(holidays) == 0 or len(y) == 0:
+        return []
+    starts = pd.DatetimeIndex(holidays["start"])
+    past = holidays[np.asarray((starts >= y.index[0]) & (pd.DatetimeIndex(holidays["end"]) <= y.index[-1]))]
+    ahead = holidays[np.asarray(starts > y.index[-1])]
+    # One ratio per past holiday with enough data (an occurrence inside an outage gives none).
+    past_ratios = {i: r for i in past.index for r in _ratios(y, calm, past.loc[[i]])}
+    effects = []
+    for name in dict.fromkeys(ahead["name"].astype(str)):
+        same = [r for i, r in past_ratios.items() if str(past.loc[i, "name"]) == name]
+        ratios, prior, source = same, SAME_HOLIDAY_PRIOR, "past occurrence(s) of this holiday"
+        if not same:
+            ratios, prior, source = list(past_ratios.values()), OTHER_HOLIDAYS_PRIOR, "other holiday(s)"
+        if not ratios:
+            continue
+        n = len(ratios)
+        factor = 1.0 + (float(np.median(ratios)) - 1.0) * n / (n + prior)
+        if abs(factor - 1.0) >= MIN_EFFECT:
+            effects.append(EventEffect("holiday", factor, tuple(ratios), name=name, source=source))
     return effects
 
 
@@ -87,13 +139,15 @@ def apply_effects(
     """Scale the forecast intervals inside each effect's events; the events get the learned uplift.
 
     Returns the new frame, the events (horizon kinds with an effect carry ``uplift`` = factor) and the number
-    of intervals scaled per kind.
+    of intervals scaled per effect (:attr:`EventEffect.key`).
     """
     out, evs = frame.copy(), events.copy()
     stamps = pd.DatetimeIndex(out["ds"])
     touched: dict[str, int] = {}
     for eff in effects:
         which = _unscaled(evs, eff.kind)
+        if eff.name is not None:
+            which = which[(which["name"].astype(str) == eff.name).to_numpy()]
         mask = _inside(stamps, which)
         if not mask.any():
             continue
@@ -102,5 +156,5 @@ def apply_effects(
             values[mask] *= eff.factor
             out[col] = values
         evs.loc[which.index, "uplift"] = eff.factor
-        touched[eff.kind] = int(mask.sum())
+        touched[eff.key] = int(mask.sum())
     return out, evs, touched

@@ -97,3 +97,51 @@ def test_apply_scales_only_the_event_intervals() -> None:
     assert out["yhat_upper"].tolist() == [110.0, 165.0, 110.0]
     assert touched == {"month_start": 1}
     assert evs["uplift"].tolist() == [1.5]
+
+
+def holiday_series(dip: float, *, end: str = "2026-12-24") -> pd.Series:
+    """Hourly traffic where the listed holidays run at ``dip`` times an ordinary day."""
+    idx = pd.date_range("2026-09-20", end, freq="1h", inclusive="left", tz="UTC")
+    hour = np.asarray(idx.hour)
+    base = 1000 + 800 * np.sin((hour - 6) / 24 * 2 * np.pi).clip(0)
+    days = pd.DatetimeIndex(idx.normalize().tz_localize(None))
+    us = {pd.Timestamp(d) for d in ("2026-10-12", "2026-11-11", "2026-11-26")}
+    factor = np.where(np.isin(days, list(us)), dip, 1.0)
+    noise = 1 + 0.02 * np.random.default_rng(3).standard_normal(len(idx))
+    return pd.Series(base * factor * noise, index=idx.rename("ds"), name="y")
+
+
+def test_a_holiday_is_forecast_from_how_the_series_behaved_on_other_holidays() -> None:
+    cal = EventCalendar(CalendarConfig(country="US", month_start=False), "UTC")
+    s = clean(holiday_series(0.5), where="synthetic")  # history ends 2026-12-23
+    res = run_forecast(s, pd.Timedelta("48h"), model="seasonal_median", calendar=cal)
+    christmas = res.frame[pd.DatetimeIndex(res.frame["ds"]).day == 25]["yhat"].to_numpy()
+    ordinary = res.frame[pd.DatetimeIndex(res.frame["ds"]).day == 24]["yhat"].to_numpy()
+    # Three past holidays at x0.5, shrunk by 3 / (3 + 3): x0.75.
+    assert christmas.sum() / ordinary.sum() == pytest.approx(0.75, rel=0.05)
+    notes = [n.message for n in res.notes if n.code == "event_effect"]
+    assert len(notes) == 1 and "holiday Christmas Day: x0.7" in notes[0] and "3 other holiday(s)" in notes[0]
+    ev = res.events[res.events["kind"] == "holiday"]
+    assert ev["uplift"].iloc[0] == pytest.approx(0.75, rel=0.05)
+
+
+def test_a_past_occurrence_of_the_same_holiday_is_the_stronger_evidence() -> None:
+    from forecaster.series.event_effects import holiday_effects
+
+    y = holiday_series(0.5)
+    events = EventCalendar(CalendarConfig(country="US", month_start=False), "UTC").events(
+        y.index[0], y.index[-1] + pd.Timedelta(days=400)
+    )
+    ahead = events[(events["name"] == "Veterans Day") & (events["start"] > y.index[-1])].iloc[:1]
+    past = events[events["start"] <= y.index[-1]]
+    effects = holiday_effects(y, y.where(y > 0), pd.concat([past, ahead]))
+    (veterans,) = effects
+    assert veterans.name == "Veterans Day" and veterans.ratios == pytest.approx((0.5,), rel=0.05)
+    assert veterans.factor == pytest.approx(0.75, rel=0.05)  # one occurrence, shrunk by 1 / (1 + 1)
+
+
+def test_no_holiday_effect_without_evidence() -> None:
+    cal = EventCalendar(CalendarConfig(country="US", month_start=False), "UTC")
+    s = clean(holiday_series(1.0), where="synthetic")
+    res = run_forecast(s, pd.Timedelta("48h"), model="seasonal_median", calendar=cal)
+    assert not [n for n in res.notes if n.code == "event_effect"]
