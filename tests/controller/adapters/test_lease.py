@@ -221,3 +221,23 @@ def test_renew_without_update_rights_steps_down(kube: KubeTestbed) -> None:
         assert a.acquire_or_renew(at(11)) is False  # past the renew deadline
     assert a.last_error is not None and a.last_error.kind == "forbidden"
     assert "needs 'update' on 'leases'" in str(a.last_error)
+
+
+@pytest.mark.parametrize(
+    ("duration", "written"),
+    [(15.0, 15), (15.4, 16), (0.4, 1)],
+    ids=["whole", "fraction-rounds-up", "sub-second"],
+)
+def test_lease_duration_is_written_as_whole_seconds_never_shorter(
+    kube: KubeTestbed, kube_client: Any, duration: float, written: int
+) -> None:
+    """leaseDurationSeconds is an integer > 0 on the server. Rounding 0.4 s down made the server refuse
+    every acquire (422); rounding 15.4 s down told followers the lease ran out at 15 s, before a leader
+    with a renew deadline between 15 and 15.4 s steps down, so two could lead."""
+    a = lock(kube, kube_client, "a", lease_duration=duration, renew_deadline=duration * 0.9)
+    assert a.acquire_or_renew(at(0)) is True, a.last_error
+    assert spec(kube)["leaseDurationSeconds"] == written
+    b = lock(kube, kube_client, "b", lease_duration=duration, renew_deadline=duration * 0.9)
+    assert b.acquire_or_renew(at(0)) is False
+    assert b.acquire_or_renew(at(written - 0.05)) is False  # the lease as written has not run out
+    assert b.acquire_or_renew(at(written + 0.05)) is True
