@@ -163,16 +163,46 @@ def test_run_once_forbidden_patch_exits_3_without_changes(
     )  # taken and released as that identity
 
 
+@pytest.mark.parametrize("status", [503, 429])
 def test_run_once_api_outage_exits_3_without_changes(
-    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int
 ) -> None:
+    """An overloaded or stopping API server (429/503 with Retry-After, as kube-apiserver sends them): the
+    shared policy's retries (4 attempts, 0.5 + 1 + 2 s back-off) and no others, so the tick ends on time."""
     argv = write_inputs(tmp_path, kube_seeded, proxy=True)
-    kube_seeded.proxy.fail(503, count=100, path="/deployments/")
+    kube_seeded.proxy.fail(status, count=100, path="/deployments/")
+    started = time.monotonic()
     assert run_cli([*argv, "--once"]) == 3
+    elapsed = time.monotonic() - started
     out = capsys.readouterr().out
-    assert "outcome: failed" in out and "HTTP 503" in out
+    assert "outcome: failed" in out and f"HTTP {status}" in out
+    assert len(kube_seeded.proxy.calls("GET", "/deployments/")) == 4  # the client itself retried none
+    assert elapsed < 10, elapsed
     hpa = kube_seeded.hpa()
     assert hpa is not None and hpa["spec"]["minReplicas"] == 2
+
+
+def test_run_once_hung_api_server_gives_up_within_the_timeouts(
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reads that never answer: each attempt ends at the adapter's timeout and is not retried underneath."""
+    argv = write_inputs(tmp_path, kube_seeded, proxy=True)
+    hung = kube_seeded.proxy.slow(5, count=100, method="GET", path="/deployments/")
+    from controller.adapters import kube as kube_adapter
+
+    original = kube_adapter.KubeScaleTarget.__init__
+
+    def short_timeout(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "timeout": 0.5, "backoff": 0.1})
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kube_adapter.KubeScaleTarget, "__init__", short_timeout)
+        started = time.monotonic()
+        assert run_cli([*argv, "--once"]) == 3
+        elapsed = time.monotonic() - started
+    assert "outcome: failed" in capsys.readouterr().out
+    assert hung.hits == 4  # the reads that reached the proxy (their answers are still on hold)
+    assert elapsed < 8, elapsed  # 4 x 0.5 s timeouts + 0.7 s back-off, plus the rest of the tick
 
 
 def test_run_once_unreadable_forecast_holds_replicas(
