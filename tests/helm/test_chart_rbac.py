@@ -4,8 +4,9 @@ For each scenario the chart's ServiceAccounts, Roles and RoleBindings are render
 ci values and applied with kubectl (validated by the server). Tokens for the chart's ServiceAccounts come from
 the TokenRequest API, so RBAC judges every call. As the job's identity the forecast ConfigMap store writes and
 reads the forecast; as the controller's identity ``recharge-autoscaler run --once`` (the chart's own config
-file, with the live load read from a file instead of Prometheus) acts on a real target, through the fault
-proxy, which records that no call it made was refused. Then each identity tries what it must not do: update
+file, with the live load read from a file instead of Prometheus) acts on a real target twice, once with a
+kubeconfig and once with the in-cluster config a pod gets, through the fault proxy, which records that no
+call it made was refused. Then each identity tries what it must not do: update
 another Deployment, read a Secret, write a cluster-scoped object; the server answers 403. Finally the
 server's authorizer (SubjectAccessReview) confirms no verb beyond the rendered rules is granted.
 
@@ -167,6 +168,28 @@ class Scenario:
         return path
 
 
+def in_pod(mp: pytest.MonkeyPatch, sa_dir: Path, kube: KubeTestbed, token: str, namespace: str) -> None:
+    """What the kubelet gives a pod of the chart: the API service's host and port in the environment and the
+    ServiceAccount's token, CA and namespace files (here in ``sa_dir``, pointing at the proxy)."""
+    from urllib.parse import urlsplit
+
+    from kubernetes.config import incluster_config
+
+    from forecaster.adapters import kube as kube_adapter
+
+    sa_dir.mkdir(exist_ok=True)
+    (sa_dir / "token").write_text(token)
+    (sa_dir / "ca.crt").write_bytes(kube.cluster.ca_file.read_bytes())
+    (sa_dir / "namespace").write_text(namespace)
+    url = urlsplit(kube.proxy.url)
+    mp.setenv("KUBERNETES_SERVICE_HOST", str(url.hostname))
+    mp.setenv("KUBERNETES_SERVICE_PORT", str(url.port))
+    mp.delenv("KUBECONFIG", raising=False)
+    mp.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(sa_dir / "token"))
+    mp.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(sa_dir / "ca.crt"))
+    mp.setattr(kube_adapter, "SERVICE_ACCOUNT_NAMESPACE", str(sa_dir / "namespace"))
+
+
 SCENARIOS = ["hpa", "direct-scale", "dryrun"]
 
 
@@ -195,14 +218,17 @@ def test_chart_identities_do_their_job_and_nothing_else(
         (r.method, r.status) for r in proxy.calls(path="/configmaps/|/configmaps$") if r.method != "GET"
     ] == [("POST", 201), ("PUT", 200)]
 
-    # --- the controller, as its ServiceAccount: two ticks of `run --once` with the chart's config ---
+    # --- the controller, as its ServiceAccount: two ticks of `run --once` with the chart's config, the first
+    # with a kubeconfig, the second as in a pod (in-cluster config: service host/port, token and CA files) ---
     proxy.requests.clear()
     config = sc.controller_config()
     kubeconfig = kube.kubeconfig(tmp_path / "controller.kubeconfig", token=controller_token, proxy=True)
-    outcomes = []
-    for _ in range(2):
-        assert main(["run", "--config", str(config), "--kubeconfig", str(kubeconfig), "--once"]) == 0
-        outcomes.append(capsys.readouterr().out.splitlines()[-1])
+    assert main(["run", "--config", str(config), "--kubeconfig", str(kubeconfig), "--once"]) == 0
+    outcomes = [capsys.readouterr().out.splitlines()[-1]]
+    with pytest.MonkeyPatch.context() as pod:
+        in_pod(pod, tmp_path / "serviceaccount", kube, controller_token, sc.release_ns)
+        assert main(["run", "--config", str(config), "--once"]) == 0
+    outcomes.append(capsys.readouterr().out.splitlines()[-1])
     refused = [(r.method, r.path, r.status) for r in proxy.requests if r.status in (401, 403)]
     assert refused == [], "every call the controller made was allowed"
     writes = {r.method for r in proxy.requests if r.method != "GET"}
