@@ -363,14 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
 
         if rule is not None and rule.action == "fail":
-            payload = _status_body(rule.status, rule.message)
-            self.send_response(rule.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            if rule.status in (429, 503):
-                self.send_header("Retry-After", "1")
-            self.end_headers()
-            self.wfile.write(payload)
+            self._answer(rule.status, rule.message)
             record(rule.status)
             return
         if rule is not None and rule.action == "drop" and not rule.after:
@@ -385,7 +378,12 @@ class _Handler(BaseHTTPRequestHandler):
                 rule.callback()
             except Exception as exc:  # kept for the test to see; the request is forwarded anyway
                 rule.errors.append(exc)
-        response = self._forward(body)
+        try:
+            response = self._forward(body)
+        except (OSError, http.client.HTTPException) as exc:  # the server is gone (end of the session)
+            self._answer(502, f"test proxy: no answer from the API server ({exc})")
+            record(502)
+            return
         if rule is not None and rule.action == "drop":
             response.read()
             record(0)
@@ -393,6 +391,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         record(response.status)
         self._relay(response)
+
+    def _answer(self, status: int, message: str) -> None:
+        payload = _status_body(status, message)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if status in (429, 503):
+            self.send_header("Retry-After", "1")  # as kube-apiserver does when it sheds load
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _forward(self, body: bytes) -> http.client.HTTPResponse:
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -436,7 +444,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         try:
             self._handle()
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:
             self.close_connection = True  # the client gave up (its timeout) before the answer came
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
