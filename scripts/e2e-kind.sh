@@ -49,7 +49,7 @@ trap cleanup EXIT
 
 echo "e2e-kind: context $CONTEXT, namespace $NS"
 echo "{\"apiVersion\": \"v1\", \"kind\": \"Namespace\", \"metadata\": {\"name\": \"$NS\"}}" >"$WORK/ns.json"
-k get namespace "$NS" >/dev/null 2>&1 || k create --validate=false -f "$WORK/ns.json" >/dev/null
+k get namespace "$NS" >/dev/null 2>&1 || k create -f "$WORK/ns.json" >/dev/null
 cat >"$WORK/workload.yaml" <<EOF
 apiVersion: apps/v1
 kind: Deployment
@@ -79,7 +79,7 @@ EOF
 for kind_name in deployment/recharge horizontalpodautoscaler/recharge; do
   k -n "$NS" delete "$kind_name" --ignore-not-found >/dev/null
 done
-k create --validate=false -f "$WORK/workload.yaml" >/dev/null
+k create -f "$WORK/workload.yaml" >/dev/null
 
 # A fresh forecast whose peak (250 req/s at 100 req/s per replica, +10% headroom) needs 3 replicas, and a live
 # load sample of 120 req/s taken just now.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.support.kube_envtest"]
+pytest_plugins = ["tests.support.kube_envtest", "tests.support.kube_testbed"]
 
 REPO = Path(__file__).resolve().parents[1]
 

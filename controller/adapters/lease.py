@@ -17,6 +17,7 @@ never raise out of :meth:`LeaseLock.acquire_or_renew` (the answer is "not leader
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -90,7 +91,9 @@ class LeaseLock:
     def _spec(self, now: pd.Timestamp, *, transitions: int, acquire: datetime | None) -> dict[str, Any]:
         return {
             "holderIdentity": self.identity,
-            "leaseDurationSeconds": round(self.lease_duration),
+            # an integer > 0 on the server; rounded up, never down, so followers never see the lease run out
+            # before this holder's renew deadline (< lease_duration) has made it step down
+            "leaseDurationSeconds": max(1, math.ceil(self.lease_duration)),
             "acquireTime": acquire or _micro(now),
             "renewTime": _micro(now),
             "leaseTransitions": transitions,

@@ -121,20 +121,28 @@ def load_api_client(
     *,
     advice: str = "pass --kubeconfig or run in-cluster",
 ) -> Any:
-    """An ApiClient from ``kubeconfig`` (file), else in-cluster service account, else ``~/.kube/config``."""
+    """An ApiClient from ``kubeconfig`` (file), else in-cluster service account, else ``~/.kube/config``.
+
+    urllib3's own retries are off: :func:`call_api` is the one retry policy. Left on, urllib3 retried every
+    GET and PUT three more times on 429/503 (sleeping for the server's Retry-After) and on read timeouts,
+    under each of call_api's attempts, so an overloaded or hung API server held a tick 4x longer than the
+    policy says.
+    """
     from kubernetes import client, config
 
+    cfg = client.Configuration()
     try:
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            cfg = client.Configuration()
             config.load_incluster_config(client_configuration=cfg)
-            return client.ApiClient(cfg)
-        return config.new_client_from_config(config_file=kubeconfig, context=context)
+        else:
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
     except config.ConfigException as exc:
         where = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
         raise ConfigError(
             f"{where}: cannot load Kubernetes credentials ({exc}); {advice}"
         ) from None
+    cfg.retries = False
+    return client.ApiClient(cfg)
 
 
 def read_json(response: Any) -> dict[str, Any]:

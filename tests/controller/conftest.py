@@ -1,4 +1,2 @@
-"""Shared fixtures of controller tests: the stand-in Kubernetes API server
-(tests/support/kubeapi/fixtures.py)."""
-
-from tests.support.kubeapi.fixtures import kube_api, kube_client, kube_seeded, kubeconfig  # noqa: F401
+"""Controller tests reach Kubernetes through the suite-wide fixtures of tests/support/kube_testbed.py
+(the real kube-apiserver, a namespace per test, the fault proxy)."""

@@ -1,7 +1,7 @@
 """The live loop with fakes: each fault path degrades toward safety; one tick does what it promises.
 
-The end-to-end tests (run with the stand-in API server, a forecast file and the ``run`` wiring) live in
-tests/controller/test_runcli.py.
+The end-to-end tests (the real kube-apiserver, a forecast file and the ``run`` wiring) live in
+tests/controller/cli/test_run.py.
 """
 
 from __future__ import annotations

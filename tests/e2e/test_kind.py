@@ -1,19 +1,21 @@
-"""scripts/e2e-kind.sh runs the controller once on a cluster: the stand-in server always, kind if reachable.
+"""scripts/e2e-kind.sh runs the controller once on a cluster: the suite's server always, kind if reachable.
 
-The stand-in run proves the script and the real ``recharge-autoscaler run`` CLI fit together in every CI run;
-the kind run (marker ``kind``) repeats it against a real kube-apiserver, HPA controller and RBAC-less admin
-credentials, and is skipped with the reason when no kind cluster is reachable.
+The run on the suite's kube-apiserver (tests/support/kube_envtest.py) proves in every CI run that the script,
+its manifests (validated by the server) and the real ``recharge-autoscaler run`` CLI fit together; the kind
+run (marker ``kind``) repeats it with a real HPA controller and kubelet, and is skipped with the reason when
+no kind cluster is reachable.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.support.kubeapi.server import KubeApiServer
+from tests.support.kube_testbed import KubeTestbed
 from tests.support.tools import tool_path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,30 +34,44 @@ def run_script(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_script_against_the_stand_in_server(tmp_path: Path) -> None:
+def test_script_against_the_suite_api_server(kube: KubeTestbed, tmp_path: Path) -> None:
     if tool_path("kubectl") is None:
         pytest.fail("kubectl not found; run `bash scripts/install-test-tools.sh`")
-    with KubeApiServer() as server:
-        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
-        r = run_script({"KUBECONFIG": str(kubeconfig), "E2E_ALLOW_CONTEXT": "test"})
-        assert r.returncode == 0, r.stdout + r.stderr
-        assert "e2e-kind: OK (HPA minReplicas 1 -> 3" in r.stdout
-        hpa = server.hpa("recharge-e2e", "recharge")
-        assert hpa is not None and hpa["spec"]["minReplicas"] == 3
-        assert (
-            server.get("v1", "Namespace", "", "recharge-e2e") is None
-        )  # cleaned up (no cascade in the stand-in)
+    kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig")
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"  # the script creates it, and deletes it at the end
+    r = run_script(
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "E2E_ALLOW_CONTEXT": "envtest",
+            "E2E_NAMESPACE": namespace,
+            "KUBECACHEDIR": str(tmp_path / "kubectl-cache"),
+            "KUBECTL": tool_path("kubectl") or "",
+        }
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "e2e-kind: OK (HPA minReplicas 1 -> 3" in r.stdout
+    hpa = kube.get("autoscaling/v2", "HorizontalPodAutoscaler", "recharge", namespace)
+    assert hpa is not None and hpa["spec"]["minReplicas"] == 3
+    ns = kube.get("v1", "Namespace", namespace)
+    # deleted: without a namespace controller it stays Terminating, but the deletion was requested
+    assert ns is not None and ns["metadata"].get("deletionTimestamp"), ns
 
 
-def test_script_refuses_a_non_kind_context(tmp_path: Path) -> None:
+def test_script_refuses_a_non_kind_context(kube: KubeTestbed, tmp_path: Path) -> None:
     if tool_path("kubectl") is None:
         pytest.fail("kubectl not found; run `bash scripts/install-test-tools.sh`")
-    with KubeApiServer() as server:
-        kubeconfig = server.write_kubeconfig(tmp_path / "kubeconfig")
-        r = run_script({"KUBECONFIG": str(kubeconfig), "E2E_ALLOW_CONTEXT": ""})
-        assert r.returncode == 2
-        assert "refusing context 'test' (not kind-*)" in r.stderr
-        assert [q.method for q in server.requests if q.method != "GET"] == []
+    kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", proxy=True)  # context "envtest-proxy"
+    r = run_script(
+        {
+            "KUBECONFIG": str(kubeconfig),
+            "E2E_ALLOW_CONTEXT": "",
+            "KUBECACHEDIR": str(tmp_path / "kubectl-cache"),
+        }
+    )
+    assert r.returncode == 2
+    assert "refusing context 'envtest-proxy' (not kind-*)" in r.stderr
+    assert kube.proxy.calls()  # it did reach the server (cluster-info) ...
+    assert [q.method for q in kube.proxy.calls() if q.method != "GET"] == []  # ... and wrote nothing
 
 
 def _kind_cluster() -> str | None:

@@ -82,3 +82,53 @@ def pod_specs(manifests: list[Manifest]) -> list[tuple[str, dict[str, Any]]]:
         elif kind == "Pod":
             out.append((f"{kind}/{name}", m["spec"]))
     return out
+
+
+# --- the chart in the suite's real API server ---------------------------------------------------------------
+
+SERVICEMONITOR_CRD = Path(__file__).with_name("servicemonitor-crd.yaml")
+
+
+def ci_values(name: str) -> Path:
+    return CHART / "ci" / f"{name}-values.yaml"
+
+
+def namespace_sets(values: Path, *, target_ns: str, release_ns: str) -> tuple[str, ...]:
+    """--set flags that move the fixed namespaces a ci values file names into the test's own namespaces.
+
+    The ci files name ``payments`` (target) and ``autoscaling`` (lease); on the shared test server every test
+    uses fresh namespaces instead, with the same shape: a target namespace given stays apart from the
+    release's, a lease namespace given goes to the release's.
+    """
+    doc = yaml.safe_load(values.read_text()) or {}
+    ctl = doc.get("controller") or {}
+    sets = []
+    if (ctl.get("target") or {}).get("namespace"):
+        sets.append(f"controller.target.namespace={target_ns}")
+    if (ctl.get("leaderElection") or {}).get("leaseNamespace"):
+        sets.append(f"controller.leaderElection.leaseNamespace={release_ns}")
+    if (doc.get("serviceMonitor") or {}).get("namespace"):
+        sets.append(f"serviceMonitor.namespace={release_ns}")
+    return tuple(sets)
+
+
+def helm_env(kubeconfig: Path, home: Path) -> dict[str, str]:
+    """Environment for helm against ``kubeconfig`` with its config, cache and data kept under ``home``."""
+    import os
+
+    return {
+        **os.environ,
+        "KUBECONFIG": str(kubeconfig),
+        "KUBECACHEDIR": str(home / "kube-cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
+def helm_cluster(env: dict[str, str], *args: str) -> str:
+    """helm (the real binary) against the cluster in ``env``; HelmFailed carries helm's own message."""
+    proc = subprocess.run([require_tool("helm"), *args], capture_output=True, text=True, timeout=300, env=env)
+    if proc.returncode != 0:
+        raise HelmFailed(f"helm {' '.join(args)}: {proc.stdout}{proc.stderr}")
+    return proc.stdout

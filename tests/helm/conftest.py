@@ -1,3 +1,1 @@
-"""Fixtures of the chart tests: the stand-in Kubernetes API server (tests/support/kubeapi) for apply tests."""
-
-from tests.support.kubeapi.fixtures import kube_api, kubeconfig  # noqa: F401
+"""Chart tests reach the real API server through the suite-wide fixtures (tests/support/kube_testbed.py)."""

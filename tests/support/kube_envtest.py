@@ -366,10 +366,15 @@ def _start_once(workdir: Path) -> KubeEnvtest:
         raise
 
 
+_STARTED: list[str] = []  # for the terminal summary: how long the start took, and what answered
+
+
 @pytest.fixture(scope="session")
 def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEnvtest]:
     """etcd + kube-apiserver for the whole session (see the module docstring for what it has and lacks)."""
+    began = time.monotonic()
     cluster = start(tmp_path_factory.mktemp("kube-envtest"))
+    _STARTED.append(f"etcd + kube-apiserver started in {time.monotonic() - began:.1f}s at {cluster.url}")
     try:
         yield cluster
     finally:
@@ -380,3 +385,8 @@ def kube_apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEnv
 def kube_namespace(kube_apiserver: KubeEnvtest) -> str:
     """A fresh namespace on the session's server, for this test only."""
     return kube_apiserver.create_namespace()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _STARTED:
+        terminalreporter.write_line(line)

@@ -204,32 +204,39 @@ def test_scheduled_process_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -
     assert '"outcome": "success"' in err, "structured run log"
 
 
-@pytest.fixture
-def apiserver() -> Any:
-    from tests.support.kubeapi.server import KubeApiServer
-
-    server = KubeApiServer().start()
-    server.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def test_once_writes_a_configmap_through_a_kubeconfig(
-    tmp_path: Path, apiserver: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, kube: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The job on the real API server, as a ServiceAccount allowed only what the chart gives the job."""
     from forecaster.artifact import ForecastArtifact
 
-    kubeconfig = apiserver.write_kubeconfig(tmp_path / "kubeconfig", namespace="payments")
+    token = kube.identity(
+        [
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": ["recharge-forecast"],
+                "verbs": ["get", "update"],
+            },
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        ]
+    )
+    kubeconfig = kube.kubeconfig(tmp_path / "kubeconfig", token=token)
     config = write_config(
         tmp_path,
-        store={"kind": "configmap", "configmap": {"name": "recharge-forecast", "namespace": "payments",
-                                                  "kubeconfig": str(kubeconfig)}},
+        store={
+            "kind": "configmap",
+            "configmap": {
+                "name": "recharge-forecast",
+                "namespace": kube.namespace,
+                "kubeconfig": str(kubeconfig),
+            },
+        },
     )
-    assert main(["forecast-job", "--config", str(config), "--once"]) == 0
-    assert "configmap payments/recharge-forecast" in capsys.readouterr().out
-    cm = apiserver.configmap("payments", "recharge-forecast")
+    for _ in range(2):  # the first run creates the ConfigMap, the second replaces it
+        assert main(["forecast-job", "--config", str(config), "--once"]) == 0
+        assert f"configmap {kube.namespace}/recharge-forecast" in capsys.readouterr().out
+    cm = kube.configmap("recharge-forecast")
     assert cm is not None
     art = ForecastArtifact.from_json(cm["data"]["forecast.json"])
     assert len(art.intervals) == 6 and art.model == "seasonal_median"

@@ -1,5 +1,9 @@
-"""``recharge-autoscaler run`` end to end against the stand-in API server: a forecast file, a load file, a
-kubeconfig, and the real wiring (Kubernetes client, lease, Events, state ConfigMap, probes, SIGTERM)."""
+"""``recharge-autoscaler run`` end to end against the real kube-apiserver: a forecast file, a load file, a
+kubeconfig, and the real wiring (Kubernetes client, lease, Events, state ConfigMap, probes, SIGTERM).
+
+There is no HPA controller on the test server: in ``hpa`` mode the controller raises the HPA's floor and
+the Deployment stays where it is until an HPA controller acts, which is exactly the controller's contract.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,7 @@ import requests
 from controller.cli.run import register
 from forecaster.adapters.store import FileStore
 from forecaster.artifact import ForecastArtifact, Interval
-from tests.support.kubeapi.fixtures import NAMESPACE, TARGET
-from tests.support.kubeapi.server import KubeApiServer
+from tests.support.kube_testbed import TARGET, KubeTestbed
 
 REPO = Path(__file__).resolve().parents[3]
 ANN = "recharge-autoscaler.io/decision"
@@ -35,7 +38,14 @@ def free_port() -> int:
 
 
 def write_inputs(
-    tmp: Path, server: KubeApiServer, *, mode: str = "hpa", peak: float = 950.0, extra: str = ""
+    tmp: Path,
+    kube: KubeTestbed,
+    *,
+    mode: str = "hpa",
+    peak: float = 950.0,
+    extra: str = "",
+    token: str | None = None,
+    proxy: bool = False,
 ) -> list[str]:
     now = pd.Timestamp.now(tz="UTC").floor("min")
     start = now.floor("h") - pd.Timedelta("1h")
@@ -67,13 +77,13 @@ store:
 controller:
   capacityPerReplica: 100
   interval: 1s
-  target: {{name: {TARGET}, namespace: {NAMESPACE}, mode: {mode}}}
+  target: {{name: {TARGET}, namespace: {kube.namespace}, mode: {mode}}}
   load: {{kind: file, path: load.csv}}
   leaderElection: {{leaseDuration: 3s, renewDeadline: 2s, retryPeriod: 1s}}
   healthPort: {free_port()}
   metricsPort: {free_port()}
 {extra}""")
-    kc = server.write_kubeconfig(tmp / "kubeconfig", namespace=NAMESPACE)
+    kc = kube.kubeconfig(tmp / "kubeconfig", token=token, proxy=proxy)
     return ["run", "--config", str(tmp / "config.yaml"), "--kubeconfig", str(kc)]
 
 
@@ -86,70 +96,146 @@ def run_cli(argv: list[str]) -> int:
 
 @pytest.mark.parametrize("mode", ["hpa", "scale"], ids=["hpa-floor", "direct-scale"])
 def test_run_once_scales_annotates_and_records_event(
-    kube_seeded: KubeApiServer, tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
+    kube_seeded: KubeTestbed, tmp_path: Path, mode: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    kube_seeded.hpa_controller = True  # the emulated HPA moves the Deployment up to a raised floor
-    code = run_cli([*write_inputs(tmp_path, kube_seeded, mode=mode), "--once"])
+    kube = kube_seeded
+    code = run_cli([*write_inputs(tmp_path, kube, mode=mode), "--once"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "outcome: acted" in out
-    hpa, dep = kube_seeded.hpa(NAMESPACE, TARGET), kube_seeded.deployment(NAMESPACE, TARGET)
+    hpa, dep = kube.hpa(), kube.deployment()
     assert hpa is not None and dep is not None
     acted_on, unchanged = (hpa, dep) if mode == "hpa" else (dep, hpa)
     value = hpa["spec"]["minReplicas"] if mode == "hpa" else dep["spec"]["replicas"]
     assert value > 3  # 950 req/s at 100 req/s per replica needs more; HPA limits cap the first step
-    assert dep["spec"]["replicas"] == value  # directly, or through the HPA enforcing its new floor
+    if mode == "hpa":
+        assert dep["spec"]["replicas"] == 3  # the HPA controller, not ours, moves the Deployment
+    else:
+        assert hpa["spec"]["minReplicas"] == 2
     note = json.loads(acted_on["metadata"]["annotations"][ANN])
     assert note["replicas"] == value and note["reason"]
     assert ANN not in (unchanged["metadata"].get("annotations") or {})
-    events = kube_seeded.events(NAMESPACE)
+    events = kube.events()
     assert [e["reason"] for e in events][:1] == ["ScaledUp"]
     assert events[0]["involvedObject"]["kind"] == (
         "HorizontalPodAutoscaler" if mode == "hpa" else "Deployment"
     )
-    lease = kube_seeded.lease(NAMESPACE, "recharge-autoscaler")
+    lease = kube.lease("recharge-autoscaler")
     assert lease is not None and not lease["spec"].get("holderIdentity")  # released at exit
-    state = kube_seeded.configmap(NAMESPACE, "recharge-autoscaler-state")
+    state = kube.configmap("recharge-autoscaler-state")
     assert state is not None and json.loads(state["data"]["state.json"])["replicas"] == value
 
 
 def test_run_once_dry_run_changes_nothing(
-    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli([*write_inputs(tmp_path, kube_seeded), "--once", "--dry-run"]) == 0
+    assert run_cli([*write_inputs(tmp_path, kube_seeded, proxy=True), "--once", "--dry-run"]) == 0
     assert "outcome: dry_run" in capsys.readouterr().out
-    assert [r.method for r in kube_seeded.requests if r.method != "GET"] == []
+    seen = kube_seeded.proxy.calls()
+    assert seen and [r.method for r in seen if r.method != "GET"] == []
 
 
-def test_run_once_api_failure_exits_3_without_changes(
-    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+# Everything the controller needs in hpa mode (what the chart grants, without resourceNames) except `patch` on
+# the HPA.
+ALL_BUT_HPA_PATCH = [
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create", "patch"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "update", "create"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "update", "create"]},
+]
+
+
+def test_run_once_forbidden_patch_exits_3_without_changes(
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = write_inputs(tmp_path, kube_seeded)
-    kube_seeded.fail(403, count=5, method="PATCH", path="/horizontalpodautoscalers/")
+    token = kube_seeded.identity(ALL_BUT_HPA_PATCH)
+    argv = write_inputs(tmp_path, kube_seeded, token=token)
     assert run_cli([*argv, "--once"]) == 3
     out = capsys.readouterr().out
-    assert (
-        "outcome: failed" in out
-        and "needs 'patch' on 'horizontalpodautoscalers' in namespace payments" in out
-    )
-    hpa = kube_seeded.hpa(NAMESPACE, TARGET)
+    assert "outcome: failed" in out
+    assert f"needs 'patch' on 'horizontalpodautoscalers' in namespace {kube_seeded.namespace}" in out
+    hpa = kube_seeded.hpa()
+    assert hpa is not None and hpa["spec"]["minReplicas"] == 2
+    lease = kube_seeded.lease("recharge-autoscaler")
+    assert lease is not None and not lease["spec"].get(
+        "holderIdentity"
+    )  # taken and released as that identity
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_run_once_api_outage_exits_3_without_changes(
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str], status: int
+) -> None:
+    """An overloaded or stopping API server (429/503 with Retry-After, as kube-apiserver sends them): the
+    shared policy's retries (4 attempts, 0.5 + 1 + 2 s back-off) and no others, so the tick ends on time."""
+    argv = write_inputs(tmp_path, kube_seeded, proxy=True)
+    kube_seeded.proxy.fail(status, count=100, path="/deployments/")
+    started = time.monotonic()
+    assert run_cli([*argv, "--once"]) == 3
+    elapsed = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert "outcome: failed" in out and f"HTTP {status}" in out
+    assert len(kube_seeded.proxy.calls("GET", "/deployments/")) == 4  # the client itself retried none
+    assert elapsed < 10, elapsed
+    hpa = kube_seeded.hpa()
     assert hpa is not None and hpa["spec"]["minReplicas"] == 2
 
 
+def test_run_once_hung_api_server_gives_up_within_the_timeouts(
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reads that never answer: each attempt ends at the adapter's timeout and is not retried underneath."""
+    argv = write_inputs(tmp_path, kube_seeded, proxy=True)
+    hung = kube_seeded.proxy.slow(5, count=100, method="GET", path="/deployments/")
+    from controller.adapters import kube as kube_adapter
+
+    original = kube_adapter.KubeScaleTarget.__init__
+
+    def short_timeout(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **{**kwargs, "timeout": 0.5, "backoff": 0.1})
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(kube_adapter.KubeScaleTarget, "__init__", short_timeout)
+        started = time.monotonic()
+        assert run_cli([*argv, "--once"]) == 3
+        elapsed = time.monotonic() - started
+    assert "outcome: failed" in capsys.readouterr().out
+    assert hung.hits == 4  # the reads that reached the proxy (their answers are still on hold)
+    assert elapsed < 8, elapsed  # 4 x 0.5 s timeouts + 0.7 s back-off, plus the rest of the tick
+
+
 def test_run_once_unreadable_forecast_holds_replicas(
-    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = write_inputs(tmp_path, kube_seeded)
     (tmp_path / "forecast.json").write_text("{broken")
     assert run_cli([*argv, "--once"]) == 0
     out = capsys.readouterr().out
     assert "store:" in out
-    hpa = kube_seeded.hpa(NAMESPACE, TARGET)
+    hpa = kube_seeded.hpa()
     assert hpa is not None and hpa["spec"]["minReplicas"] >= 2
-    assert any(e["type"] == "Warning" for e in kube_seeded.events(NAMESPACE))
+    assert any(e["type"] == "Warning" for e in kube_seeded.events())
 
 
-def test_missing_store_section_is_a_config_error(kube_seeded: KubeApiServer, tmp_path: Path) -> None:
+def test_run_once_paused_target_is_left_alone(
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kube_seeded.patch(
+        "autoscaling/v2",
+        "HorizontalPodAutoscaler",
+        TARGET,
+        {"metadata": {"annotations": {"recharge-autoscaler.io/paused": "true"}}},
+    )
+    argv = write_inputs(tmp_path, kube_seeded, proxy=True)
+    assert run_cli([*argv, "--once"]) == 0
+    assert "outcome: paused" in capsys.readouterr().out
+    assert kube_seeded.proxy.calls("PATCH", "/horizontalpodautoscalers/|/deployments/") == []
+    hpa = kube_seeded.hpa()
+    assert hpa is not None and hpa["spec"]["minReplicas"] == 2
+
+
+def test_missing_store_section_is_a_config_error(kube_seeded: KubeTestbed, tmp_path: Path) -> None:
     from forecaster.errors import ConfigError
 
     argv = write_inputs(tmp_path, kube_seeded)
@@ -161,7 +247,7 @@ def test_missing_store_section_is_a_config_error(kube_seeded: KubeApiServer, tmp
 
 @pytest.mark.slow
 def test_long_running_serves_probes_and_releases_lease_on_sigterm(
-    kube_seeded: KubeApiServer, tmp_path: Path
+    kube_seeded: KubeTestbed, tmp_path: Path
 ) -> None:
     argv = write_inputs(tmp_path, kube_seeded)
     health_port = int(
@@ -188,7 +274,7 @@ def test_long_running_serves_probes_and_releases_lease_on_sigterm(
         ready: Any = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            lease = kube_seeded.lease(NAMESPACE, "recharge-autoscaler")
+            lease = kube_seeded.lease("recharge-autoscaler")
             try:
                 ready = requests.get(f"http://127.0.0.1:{health_port}/readyz", timeout=1)
             except requests.ConnectionError:
@@ -211,9 +297,9 @@ def test_long_running_serves_probes_and_releases_lease_on_sigterm(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    lease = kube_seeded.lease(NAMESPACE, "recharge-autoscaler")
+    lease = kube_seeded.lease("recharge-autoscaler")
     assert lease is not None and not lease["spec"].get("holderIdentity")
-    hpa = kube_seeded.hpa(NAMESPACE, TARGET)
+    hpa = kube_seeded.hpa()
     assert hpa is not None and hpa["spec"]["minReplicas"] > 2
 
 
@@ -227,7 +313,7 @@ def _prom_cfg(interval: str, **prom: Any) -> tuple[Any, dict[str, Any]]:
 
     cfg = ControllerConfig(
         capacity_per_replica=100.0,
-        target=TargetConfig(name=TARGET, namespace=NAMESPACE, mode="hpa"),
+        target=TargetConfig(name=TARGET, namespace="payments", mode="hpa"),
         load=LoadConfig(kind="prometheus", query="sum(rate(http_requests_total[1m]))"),
         interval=Duration(parse_duration(interval, what="interval").total_seconds()),
     )
@@ -318,7 +404,7 @@ store:
   configmap: {{name: recharge-autoscaler-forecast{ns_line}}}
 controller:
   capacityPerReplica: 100
-  target: {{name: {TARGET}, namespace: {NAMESPACE}, mode: hpa}}
+  target: {{name: {TARGET}, namespace: payments, mode: hpa}}
   load: {{kind: file, path: load.csv}}
 """)
     path = str(tmp_path / "config.yaml")
