@@ -207,7 +207,16 @@ def print_summary(result: Any, seconds: float, out: TextIO) -> None:
         print(f"{note.severity}: {note.code}: {note.message}", file=out)
 
 
-OPT_IN = ("mstl_ets", "prophet", "prophet_default")  # not in AUTO_CANDIDATES: slow (docs/benchmarks.md)
+# Registered but not in AUTO_CANDIDATES, and why (docs/benchmarks.md has the measurements).
+OPT_IN = {
+    "mstl_ets": "opt-in, 30-100x slower",
+    "prophet": "opt-in, 30-100x slower",
+    "prophet_default": "opt-in, 30-100x slower",
+    "lgbm": "opt-in learned model, 10-50x slower, little gain in blends",
+    "lgbm_direct": "opt-in learned model, 10-50x slower, little gain in blends",
+    "ridge": "opt-in learned model, 10-50x slower, little gain in blends",
+    "ridge_recursive": "opt-in learned model, 10-50x slower, little gain in blends",
+}
 
 
 def not_run(result: Any, args: argparse.Namespace) -> dict[str, str]:
@@ -229,7 +238,7 @@ def not_run(result: Any, args: argparse.Namespace) -> dict[str, str]:
         elif asked is not None:
             out[alias] = "not run: not in --candidates"
         elif alias in OPT_IN:
-            out[alias] = "not run: opt-in, 30-100x slower (--candidates all, or add it to --candidates)"
+            out[alias] = f"not run: {OPT_IN[alias]} (--candidates all, or add it to --candidates)"
         else:
             out[alias] = "not run: not an auto candidate"
     return out

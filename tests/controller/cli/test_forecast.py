@@ -160,7 +160,8 @@ def test_backtest_lists_models_not_run_and_sorts_by_error(
     wapes = [float(line.split()[1].rstrip("%")) for line in run]
     assert wapes == sorted(wapes) and len(run) == 6  # the auto candidates, best first
     skipped = {line.split()[0]: line for line in lines if "not run:" in line}
-    assert set(skipped) == {"mstl_ets", "prophet", "prophet_default"}
+    assert set(skipped) == {"mstl_ets", "prophet", "prophet_default", "lgbm", "lgbm_direct", "ridge",
+                            "ridge_recursive"}
     assert all("--candidates all" in line for line in skipped.values())
     assert main(["backtest", "--history", str(history_csv), "--folds", "2", "--horizon", "6h", "--model",
                  "snaive", "--json"]) == 0
