@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecaster.artifact import QualityNote
+from forecaster.artifact import ForecastArtifact, QualityNote
 from forecaster.engine import Engine, InProcessEngine
 
 FORECAST_COLUMNS = ["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]
@@ -45,6 +45,8 @@ class BatchSettings:
     # "lgbm" or "ridge": fit one learned model across the batch first; each series' auto then backtests it
     # as one more candidate (forecaster.models.global_learned).
     global_model: str | None = None
+    step: pd.Timedelta | None = None  # the history's resolution when the source knows it (a query's step)
+    created_at: pd.Timestamp | None = None  # set: each outcome also carries its validated ForecastArtifact
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class SeriesOutcome:
     notes: tuple[QualityNote, ...] = ()
     error: str | None = None
     seconds: float = 0.0
+    artifact: ForecastArtifact | None = None  # with BatchSettings.created_at: what a store would write
 
     @property
     def ok(self) -> bool:
@@ -112,6 +115,7 @@ class _Chunk:
     settings: BatchSettings
     series: list[tuple[str, pd.Series]]
     global_model: Any = None  # forecaster.models.global_learned.GlobalModel, fitted on the whole batch
+    per_series: dict[str, BatchSettings] = field(default_factory=dict)
 
 
 def split_long(
@@ -154,13 +158,18 @@ def forecast_many(
     chunk: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     order: Sequence[str] | None = None,
+    per_series: Mapping[str, BatchSettings] | None = None,
 ) -> BatchResult:
     """Forecast every series on ``engine`` (default in-process); ``errors`` are series already known bad.
 
     ``series`` is a list of (id, raw series) or a long frame (``id_column``, ds, y). Results come back in
     input order, or in ``order`` (ids) when given, so known errors keep their place in the file.
+    ``per_series`` gives the series whose settings differ from ``settings`` (a fleet's scalers each have
+    their own calendar, and a stale one a longer horizon); it travels with the chunk of its series only.
     """
-    _check_settings(settings)
+    overrides = dict(per_series or {})
+    for s in {id(v): v for v in (settings, *overrides.values())}.values():
+        _check_settings(s)
     items = (
         split_long(series, id_column=id_column, timezone=settings.timezone)
         if isinstance(series, pd.DataFrame)
@@ -170,7 +179,11 @@ def forecast_many(
     size = chunk or chunk_size(len(items), eng.workers)
     t0 = time.perf_counter()
     gm = fit_batch_model(items, settings) if settings.global_model else None
-    chunks = [_Chunk(settings, items[i : i + size], gm) for i in range(0, len(items), size)]
+    chunks = []
+    for i in range(0, len(items), size):
+        part = items[i : i + size]
+        own = {sid: overrides[sid] for sid, _ in part if sid in overrides}
+        chunks.append(_Chunk(settings, part, gm, own))
     by_id: dict[str, SeriesOutcome] = {sid: SeriesOutcome(sid, None, error=msg) for sid, msg in errors}
     done = 0
     for outcomes in eng.map(run_chunk, chunks):
@@ -283,10 +296,9 @@ def fit_batch_model(items: Sequence[tuple[str, pd.Series]], settings: BatchSetti
 def run_chunk(chunk: _Chunk) -> list[SeriesOutcome]:
     """Forecast the series of one chunk (runs on a worker); every exception becomes that series' error."""
     from forecaster.errors import AutoscalerError
-    from forecaster.pipeline import run_forecast
+    from forecaster.pipeline import run_forecast, to_artifact
     from forecaster.series.cleaning import clean
 
-    s = chunk.settings
     extra = None
     if chunk.global_model is not None:
         from forecaster.models.global_learned import global_factory
@@ -294,9 +306,11 @@ def run_chunk(chunk: _Chunk) -> list[SeriesOutcome]:
         extra = {chunk.global_model.alias: global_factory(chunk.global_model)}
     out = []
     for sid, raw in chunk.series:
+        s = chunk.per_series.get(sid, chunk.settings)
         t0 = time.perf_counter()
+        artifact = None
         try:
-            series = clean(raw, where=f"{s.source} series {sid!r}")
+            series = clean(raw, where=f"{s.source} series {sid!r}", freq=s.step)
             res = run_forecast(
                 series,
                 s.horizon,
@@ -308,6 +322,9 @@ def run_chunk(chunk: _Chunk) -> list[SeriesOutcome]:
                 candidates=list(s.candidates) if s.candidates else None,
                 extra_models=extra,
             )
+            if s.created_at is not None:
+                artifact = to_artifact(res, created_at=s.created_at, source=s.source, series=series)
+                artifact.to_json()  # validates: an artifact no store would accept is this series' error
         except AutoscalerError as exc:
             out.append(SeriesOutcome(sid, None, error=_one_line(str(exc)), seconds=time.perf_counter() - t0))
             continue
@@ -324,6 +341,7 @@ def run_chunk(chunk: _Chunk) -> list[SeriesOutcome]:
                 scores=res.scores,
                 notes=res.notes,
                 seconds=time.perf_counter() - t0,
+                artifact=artifact,
             )
         )
     return out

@@ -48,6 +48,23 @@ def test_each_series_gets_the_forecast_it_would_get_alone() -> None:
         pd.testing.assert_frame_equal(out.frame, alone.frame[out.frame.columns])
 
 
+def test_per_series_settings_apply_to_their_series_only_and_artifacts_come_back() -> None:
+    from dataclasses import replace
+
+    items = fleet(3)
+    created = pd.Timestamp("2026-02-22T00:00:00Z")
+    base = replace(SETTINGS, created_at=created, source="test")
+    res = forecast_many(items, base, per_series={"s1": replace(base, horizon=2 * DAY, source="s1 query")},
+                        chunk=2)
+    by = {o.id: o for o in res.outcomes}
+    assert [len(by[s].frame) for s in ("s0", "s1", "s2")] == [24, 48, 24]  # type: ignore[arg-type]
+    for sid, o in by.items():
+        assert o.artifact is not None and o.artifact.created_at == created
+        assert [i.yhat for i in o.artifact.intervals] == pytest.approx(list(o.frame["yhat"]))  # type: ignore[index]
+        assert o.artifact.source == ("s1 query" if sid == "s1" else "test")
+    assert all(o.artifact is None for o in forecast_many(items[:1], SETTINGS).outcomes)
+
+
 def test_a_bad_series_is_reported_and_the_others_are_forecast() -> None:
     nan = raw(7).where(lambda s: s < 0)  # every value NaN
     items = [("good", raw(1)), ("empty", nan), ("short", raw(2, days=1).iloc[:1]), ("also-good", raw(3))]
