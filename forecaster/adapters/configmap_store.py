@@ -8,6 +8,9 @@ controller's own memory (recommendation history, issued warm-ups). Both need the
 bounded number of times, and a missing ConfigMap is created. A document that would push the ConfigMap past
 the API server's 1 MiB limit is refused, other keys of the ConfigMap are kept, and nothing is ever deleted:
 any failure leaves the previous document in place and raises :class:`~forecaster.errors.StoreError`.
+A document whose reader finds it by labels (the fleet controller's informer selects
+``app.kubernetes.io/managed-by=recharge-autoscaler``) passes ``labels``: they are added to a ConfigMap that
+lacks them, and a ConfigMap that gives such a label another value (another tool manages it) is refused.
 
 :class:`ConfigMapStore` is the forecast store on top of it (``forecaster.ports.ForecastStore``): it
 validates the artifact before anything is sent.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from forecaster.artifact import ForecastArtifact
@@ -55,8 +58,10 @@ class ConfigMapDocument:
         sleep: Callable[[float], None] = time.sleep,
         too_big_hint: str = "use a dedicated ConfigMap",
         conflict_hint: str = "is another writer using the same ConfigMap? The previous document was kept",
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.api, self.namespace, self.name, self.key = core_v1_api, namespace, name, key
+        self.labels = dict(labels or {})  # its reader selects on them: added when missing, never overwritten
         self.retries, self.conflict_retries, self.backoff = retries, conflict_retries, backoff
         self.timeout, self.sleep = timeout, sleep
         self.too_big_hint, self.conflict_hint = too_big_hint, conflict_hint
@@ -126,7 +131,9 @@ class ConfigMapDocument:
             body: Any = {
                 "apiVersion": "v1",
                 "kind": "ConfigMap",
-                "metadata": {"name": self.name, "namespace": self.namespace, "labels": dict(MANAGED_BY)},
+                "metadata": {
+                    "name": self.name, "namespace": self.namespace, "labels": {**MANAGED_BY, **self.labels},
+                },
                 "data": {self.key: text},
             }
             try:
@@ -139,6 +146,7 @@ class ConfigMapDocument:
             except _NotFound as exc:
                 raise StoreError(f"{self.describe()}: namespace {self.namespace} not found ({exc})") from None
             return
+        self._check_labels(cm)
         data = dict(cm.data or {})
         data[self.key] = text
         total = sum(len(k) + len(v.encode("utf-8")) for k, v in data.items())
@@ -160,6 +168,21 @@ class ConfigMapDocument:
             raise _Conflict("deleted while writing") from None
 
 
+    def _check_labels(self, cm: Any) -> None:
+        """Add the labels its reader selects on; refuse a ConfigMap that says another tool manages it."""
+        if not self.labels:
+            return
+        have = dict(cm.metadata.labels or {})
+        for k, v in self.labels.items():
+            if k in have and have[k] != v:
+                raise StoreError(
+                    f"{self.describe()}: labelled {k}={have[k]}, but its reader needs {k}={v}; "
+                    "use a ConfigMap of its own. The previous document was kept"
+                )
+        if any(k not in have for k in self.labels):
+            cm.metadata.labels = {**have, **self.labels}
+
+
 class ConfigMapStore:
     """Implements ``forecaster.ports.ForecastStore`` as key ``key`` of ConfigMap ``namespace/name``."""
 
@@ -175,10 +198,11 @@ class ConfigMapStore:
         backoff: float = 0.5,
         timeout: float = 10.0,
         sleep: Callable[[float], None] = time.sleep,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.doc = ConfigMapDocument(
             core_v1_api, namespace, name, key, retries=retries, conflict_retries=conflict_retries,
-            backoff=backoff, timeout=timeout, sleep=sleep,
+            backoff=backoff, timeout=timeout, sleep=sleep, labels=labels,
             too_big_hint="use a dedicated ConfigMap for the forecast",
             conflict_hint="is another forecast job writing the same ConfigMap? "
             "The previous forecast was kept",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,14 +89,19 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def open_store(
-    store: StoreConfig, *, api_client: Any | None = None, default_namespace: str | None = None
+    store: StoreConfig,
+    *,
+    api_client: Any | None = None,
+    default_namespace: str | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> ForecastStore:
     """The forecast store a ``store`` section names: the job writes and the controller reads through it.
 
     A ConfigMap store uses ``api_client`` when given (the controller's), else credentials from
     ``store.configmap.kubeconfig`` / in-cluster; an unset namespace is ``default_namespace``, else the pod's
     own namespace (:func:`forecaster.adapters.kube.pod_namespace`), so job and controller agree on the
-    ConfigMap.
+    ConfigMap. ``labels`` are the ones a reader selects the ConfigMap by (see
+    :class:`forecaster.adapters.configmap_store.ConfigMapDocument`).
     """
     if store.kind == "file":
         assert store.file is not None
@@ -114,4 +120,4 @@ def open_store(
         except ConfigError as exc:
             raise ConfigError(f"store.configmap: {exc}") from None
     namespace = cm.namespace or default_namespace or pod_namespace()
-    return ConfigMapStore(client.CoreV1Api(api_client), namespace, cm.name, cm.key)
+    return ConfigMapStore(client.CoreV1Api(api_client), namespace, cm.name, cm.key, labels=labels)

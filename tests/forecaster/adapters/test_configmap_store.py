@@ -237,3 +237,27 @@ def test_configmap_without_key_reads_none(kube: KubeTestbed, kube_client: Any) -
         }
     )
     assert store(kube, kube_client).read() is None
+
+
+def test_labels_its_reader_selects_on_are_added_to_an_existing_configmap(
+    kube: KubeTestbed, kube_client: Any
+) -> None:
+    kube.create({"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "recharge-forecast", "labels": {"team": "a"}}})
+    store(kube, kube_client, labels={"app.kubernetes.io/managed-by": "recharge-autoscaler"}).write(artifact())
+    cm = kube.configmap("recharge-forecast")
+    assert cm is not None and cm["metadata"]["labels"] == {
+        "team": "a", "app.kubernetes.io/managed-by": "recharge-autoscaler"
+    }
+
+
+def test_a_configmap_another_tool_manages_is_refused(kube: KubeTestbed, kube_client: Any) -> None:
+    meta = {"name": "recharge-forecast", "labels": {"app.kubernetes.io/managed-by": "Helm"}}
+    kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
+                 "data": {"forecast.json": "previous"}})
+    s = store(kube, kube_client, labels={"app.kubernetes.io/managed-by": "recharge-autoscaler"})
+    with pytest.raises(StoreError, match=r"labelled app\.kubernetes\.io/managed-by=Helm, but its reader"):
+        s.write(artifact())
+    cm = kube.configmap("recharge-forecast")
+    assert cm is not None and cm["data"] == {"forecast.json": "previous"}
+    assert cm["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "Helm"}
