@@ -1,7 +1,11 @@
 """Prometheus metrics of the long-running forecast job, so SREs can alert on a job that stopped producing.
 
 The useful alert is "no successful forecast for N runs":
-``recharge_forecast_job_last_success_timestamp_seconds`` older than a few schedule periods. Metrics live in
+``recharge_forecast_job_last_success_timestamp_seconds`` older than a few schedule periods. A fleet run
+(``forecast-job --fleet``) also says how many of its series succeeded, failed and were skipped
+(``recharge_forecast_job_last_run_series{outcome}`` for the last run, ``recharge_forecast_job_series_total``
+since start); a run counts
+as a success when it stored at least one forecast or had nothing to forecast. Metrics live in
 their own registry (never the global one), so tests and several jobs in one process do not collide;
 :meth:`JobMetrics.serve` exposes it over HTTP.
 """
@@ -64,6 +68,15 @@ class JobMetrics:
             "Highest peak_upper in the stored forecast's horizon.",
             registry=r,
         )
+        self.series = Gauge(
+            f"{_PREFIX}_last_run_series",
+            "Series of the last fleet run by outcome (succeeded, failed, skipped).",
+            ["outcome"],
+            registry=r,
+        )
+        self.series_total = Counter(
+            f"{_PREFIX}_series", "Series forecast by fleet runs, by outcome.", ["outcome"], registry=r
+        )
         self.backtest_wape.set(math.nan)
         self.backtest_coverage.set(math.nan)
 
@@ -87,10 +100,22 @@ class JobMetrics:
         self.backtest_coverage.set(_num(bt.get("coverage")))
         self.peak_upper.set(peak_upper)
 
+    def record_run(self, *, seconds: float, finished_at: float) -> None:
+        """A successful run that is not one series' (a fleet run: its counts via :meth:`record_series`)."""
+        self.run_duration.observe(seconds)
+        self.runs.labels(outcome="success").inc()
+        self.last_success.set(finished_at)
+
     def record_failure(self, *, seconds: float, finished_at: float) -> None:
         self.run_duration.observe(seconds)
         self.runs.labels(outcome="failure").inc()
         self.last_failure.set(finished_at)
+
+    def record_series(self, *, succeeded: int, failed: int, skipped: int) -> None:
+        """The per-series outcome counts of one fleet run."""
+        for outcome, n in (("succeeded", succeeded), ("failed", failed), ("skipped", skipped)):
+            self.series.labels(outcome=outcome).set(n)
+            self.series_total.labels(outcome=outcome).inc(n)
 
     def record_skipped(self) -> None:
         self.runs.labels(outcome="skipped").inc()

@@ -202,13 +202,17 @@ class ScheduledJob:
 
     def __init__(
         self,
-        cycle: Callable[[], JobRun],
+        cycle: Callable[[], Any],
         schedule: ScheduleConfig,
         *,
         metrics: JobMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        report: Callable[[Any, float, float], None] | None = None,
     ) -> None:
+        """``report(run, seconds, finished_at)``, when given, replaces the one-series success metrics and log
+        line (a fleet run reports its own counts); failures and skips are recorded here either way."""
         self._cycle = cycle
+        self._report = report
         self.schedule = schedule
         self.metrics = metrics
         self._clock = clock
@@ -249,6 +253,9 @@ class ScheduledJob:
             return False
         else:
             seconds = time.monotonic() - t0
+            if self._report is not None:
+                self._report(run, seconds, self._clock())
+                return True
             peak = max((i.peak_upper for i in run.artifact.intervals), default=math.nan)
             if self.metrics:
                 self.metrics.record_success(
