@@ -6,7 +6,7 @@ and ``plan``/``simulate``/``whatif``/``report`` with ``--config``) goes through 
 typo or an impossible value anywhere in the file stops every one of them with the same one-line error
 (exit 2), and a key given twice is refused with its line (:func:`forecaster.configbase.read_yaml`).
 Each command then asks for the sections it needs (:meth:`ConfigFile.job`,
-:meth:`ConfigFile.require_controller`).
+:meth:`ConfigFile.fleet_prometheus`, :meth:`ConfigFile.require_controller`).
 
 This module sits above both config models: the forecaster cannot know the controller's section, and the
 pure decision core must not import the job's adapters, so neither :mod:`forecaster.job.config` nor
@@ -23,6 +23,7 @@ from typing import Any, Self
 from pydantic import Field, model_validator
 
 from controller.config import SECTION, ControllerConfig, FleetConfig
+from forecaster.adapters.prometheus_config import PrometheusConfig
 from forecaster.configbase import ConfigModel, load_yaml, parse
 from forecaster.errors import ConfigError
 from forecaster.job.config import (
@@ -34,6 +35,7 @@ from forecaster.job.config import (
     SourceConfig,
     StoreConfig,
     check_sections,
+    query_missing,
     resolve_forecast,
     resolve_source,
     resolve_store,
@@ -63,6 +65,9 @@ class ConfigFile(ConfigModel):
             if value is None:
                 raise ConfigError(f"{key}: required field is missing (the forecast job needs it)")
         assert self.source is not None and self.store is not None
+        missing = query_missing(self.source)
+        if missing is not None:
+            raise ConfigError(missing)
         return JobConfig(
             source=self.source,
             store=self.store,
@@ -71,6 +76,14 @@ class ConfigFile(ConfigModel):
             metrics=self.metrics,
             logging=self.logging,
         )
+
+    def fleet_prometheus(self) -> PrometheusConfig:
+        """The connection the fleet forecast job queries every scaler's ``spec.history.query`` on."""
+        if self.source is None or self.source.kind != "prometheus" or self.source.prometheus is None:
+            raise ConfigError(
+                "source.prometheus: required by forecast-job --fleet (it runs every scaler's history query)"
+            )
+        return self.source.prometheus
 
     def require_controller(self) -> ControllerConfig:
         """The ``controller`` section, or a ConfigError saying the file has none."""

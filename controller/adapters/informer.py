@@ -238,3 +238,33 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) 
             return True
         time.sleep(step)
     return predicate()
+
+
+
+def list_objects(
+    api_client: Any,
+    kind: Kind,
+    *,
+    namespaces: Sequence[str] | None = None,
+    label_selector: str | None = None,
+    retries: int = 3,
+    hint: str = "",
+) -> list[dict[str, Any]]:
+    """Every object of ``kind`` in ``namespaces`` (None: all), one list call per namespace and no watch, for
+    a one-shot reader (the fleet forecast job). Calls follow the shared policy
+    (:func:`forecaster.adapters.kube.call_api`): a missing RBAC grant is one line naming the verb and the
+    resource, an unknown resource (a CRD not installed) is ``KubeNotFound`` ending with ``hint``."""
+    from forecaster.adapters.kube import call_api, read_json
+
+    lister = Informer(api_client, kind, namespaces=namespaces, label_selector=label_selector)
+    out: list[dict[str, Any]] = []
+    kw: dict[str, Any] = {"_preload_content": False, "_request_timeout": 60}
+    if label_selector:
+        kw["label_selector"] = label_selector
+    scopes: list[str | None] = list(lister.namespaces) if lister.namespaces else [None]
+    for ns in scopes:
+        fn = lister._list_fn(ns)
+        resp = call_api(lambda: fn(**kw), verb="list", resource=kind.plural,  # noqa: B023 (called at once)
+                        namespace=ns or "(all namespaces)", retries=retries, hint=hint)
+        out.extend(read_json(resp).get("items") or [])
+    return out

@@ -1,10 +1,10 @@
-"""``recharge-autoscaler forecast-job --config FILE [--once]``: wires config, source, store, metrics, clock.
+"""``recharge-autoscaler forecast-job --config FILE [--once] [--fleet]``: wires config, source, store, clock.
 
 This is the one place where the job's adapters are built: a Prometheus or file history source, a file or
 ConfigMap store (the Kubernetes client is loaded only when a ConfigMap store is configured: in-cluster
 service account first, kubeconfig otherwise), the event calendar and the metrics endpoint. With ``--once``
 it runs a single cycle and prints a readable summary; without, it runs on the configured cron schedule
-until SIGTERM/SIGINT.
+until SIGTERM/SIGINT. ``--fleet`` forecasts every PredictiveScaler instead (:mod:`controller.cli.fleet_job`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,12 @@ from controller.configfile import load_config
 from forecaster.adapters.files import FileSource
 from forecaster.durations import format_duration
 from forecaster.errors import ConfigError, StoreError
-from forecaster.job.config import JobConfig
+from forecaster.job.config import JobConfig, LoggingConfig
 from forecaster.job.metrics import JobMetrics
 from forecaster.job.runner import JobRun, ScheduledJob, run_once
 from forecaster.ports import ForecastStore, HistorySource
 
 log = logging.getLogger(__name__)
-
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +36,8 @@ def register(subparsers: Any) -> None:
         help="read history, forecast and store the result; once or on a cron schedule",
         description="Read the configured history (Prometheus or a file), forecast the next horizon with the "
         "best model by backtest, and store the forecast for the controller. A failed run never "
-        "replaces the last good forecast.",
+        "replaces the last good forecast. With --fleet: every PredictiveScaler's history query, one run, "
+        "one forecast ConfigMap per scaler.",
     )
     p.add_argument(
         "--config", required=True, metavar="FILE", help="YAML config file (see docs/configuration.md)"
@@ -45,6 +45,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--once", action="store_true", help="run one forecast, print a summary and exit (non-zero on failure)"
     )
+    from controller.cli.fleet_job import add_fleet_arguments
+
+    add_fleet_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -64,14 +67,14 @@ def build_store(cfg: JobConfig) -> ForecastStore:
     return open_store(cfg.store)
 
 
-def _setup_logging(args: argparse.Namespace, cfg: JobConfig) -> None:
+def _setup_logging(args: argparse.Namespace, cfg: LoggingConfig) -> None:
     from forecaster.logs import setup_logging
 
     level = args.log_level
     if level == "WARNING":  # the flag's default: let the config (or the mode) decide
-        level = cfg.logging.level or ("WARNING" if args.once else "INFO")
-    if level != args.log_level or (cfg.logging.json_lines and not args.log_json):
-        setup_logging(level, json_lines=args.log_json or cfg.logging.json_lines)
+        level = cfg.level or ("WARNING" if args.once else "INFO")
+    if level != args.log_level or (cfg.json_lines and not args.log_json):
+        setup_logging(level, json_lines=args.log_json or cfg.json_lines)
 
 
 def _job_config(path: str) -> JobConfig:
@@ -83,9 +86,26 @@ def _job_config(path: str) -> JobConfig:
         raise ConfigError(message if message.startswith(f"{path}: ") else f"{path}: {message}") from None
 
 
+def _fleet(args: argparse.Namespace) -> int:
+    from controller.cli.fleet_job import fleet_main
+
+    file = load_config(args.config)
+    _setup_logging(args, file.logging)
+    try:
+        file.fleet_prometheus()
+    except ConfigError as exc:
+        raise ConfigError(f"{args.config}: {exc}") from None
+    return fleet_main(args, file)
+
+
 def main(args: argparse.Namespace) -> int:
+    from controller.cli.fleet_job import check_fleet_flags
+
+    check_fleet_flags(args)
+    if args.fleet:
+        return _fleet(args)
     cfg = _job_config(args.config)
-    _setup_logging(args, cfg)
+    _setup_logging(args, cfg.logging)
     source = build_source(cfg)
     store = build_store(cfg)
     if args.once:

@@ -57,11 +57,6 @@ class SourceConfig(ConfigModel):
     def _kind_has_its_section(self) -> Self:
         if self.kind == "prometheus":
             check(self.prometheus is not None, "prometheus", "required when source.kind is prometheus")
-            check(
-                bool(self.prometheus and self.prometheus.query),
-                "prometheus.query",
-                "required: a PromQL expression returning one series",
-            )
         else:
             check(self.file is not None, "file", "required when source.kind is file")
         return self
@@ -273,7 +268,19 @@ class JobConfig(ConfigModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         check_sections(self.source, self.forecast)
+        check(query_missing(self.source) is None, "source.prometheus.query", NO_QUERY)
         return self
+
+
+NO_QUERY = "required: a PromQL expression returning one series"
+
+
+def query_missing(source: SourceConfig) -> str | None:
+    """The error of a one-series job whose Prometheus source has no query (a fleet job reads each scaler's
+    ``spec.history.query`` instead, so the section itself may leave it out)."""
+    if source.kind == "prometheus" and not (source.prometheus and source.prometheus.query):
+        return f"source.prometheus.query: {NO_QUERY}"
+    return None
 
 
 def check_sections(source: SourceConfig | None, forecast: ForecastConfig) -> None:

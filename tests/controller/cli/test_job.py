@@ -240,3 +240,29 @@ def test_once_writes_a_configmap_through_a_kubeconfig(
     assert cm is not None
     art = ForecastArtifact.from_json(cm["data"]["forecast.json"])
     assert len(art.intervals) == 6 and art.model == "seasonal_median"
+
+
+@pytest.mark.parametrize(
+    ("flags", "change", "message"),
+    [
+        (["--workers", "2"], {}, "--workers: only with --fleet"),
+        (["--namespace", "payments"], {}, "--namespace: only with --fleet"),
+        (["--fleet", "--workers", "0"], {}, "--workers: must be at least 1, got 0"),
+        (["--fleet"], {}, "source.prometheus: required by forecast-job --fleet"),
+        (
+            [],
+            {"source": {"kind": "prometheus", "prometheus": {"url": "http://127.0.0.1:9"}}},
+            "source.prometheus.query: required: a PromQL expression returning one series",
+        ),
+    ],
+    ids=["workers-without-fleet", "namespace-without-fleet", "zero-workers", "fleet-without-prometheus",
+         "one-series-job-without-query"],
+)
+def test_fleet_flags_and_sections_are_checked_up_front(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], change: dict[str, Any], message: str
+) -> None:
+    config = write_config(tmp_path, **change)
+    assert main(["forecast-job", "--config", str(config), "--once", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.strip().count("\n") == 0, err
+    assert not (tmp_path / "out" / "forecast.json").exists()
