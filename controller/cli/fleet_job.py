@@ -16,7 +16,8 @@ import logging
 import math
 import textwrap
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -24,6 +25,10 @@ from controller.configfile import ConfigFile
 from forecaster.engine import Engine
 from forecaster.errors import ConfigError, UserError
 from forecaster.job.fleet import FleetRun
+
+if TYPE_CHECKING:
+    from forecaster.job.config import ScheduleConfig
+    from forecaster.job.metrics import JobMetrics
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +115,8 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-def _scheduled(file: ConfigFile, run_one: Any) -> int:
-    from forecaster.job.fleet import log_fleet_run, record_fleet_run
+def _scheduled(file: ConfigFile, run_one: Callable[[], FleetRun]) -> int:
     from forecaster.job.metrics import JobMetrics
-    from forecaster.job.runner import ForecastJobError, ScheduledJob
 
     metrics = JobMetrics()
     if file.metrics.enabled:
@@ -124,9 +127,17 @@ def _scheduled(file: ConfigFile, run_one: Any) -> int:
                 f"metrics.port: cannot listen on {file.metrics.address}:{file.metrics.port} ({exc.strerror})"
             ) from None
         log.info("metrics on http://%s:%d/metrics", file.metrics.address, server.server_port)
+    return scheduled_job(file.schedule, run_one, metrics).run_forever()
+
+
+def scheduled_job(schedule: ScheduleConfig, run_one: Callable[[], FleetRun], metrics: JobMetrics) -> Any:
+    """The fleet run on the cron schedule: per-run counts in the metrics; a run in which every scaler with
+    a history query failed is a failed run (``runs_total{outcome="failure"}``), any other a success."""
+    from forecaster.job.fleet import log_fleet_run, record_fleet_run
+    from forecaster.job.runner import ForecastJobError, ScheduledJob
 
     def cycle() -> FleetRun:
-        run: FleetRun = run_one()
+        run = run_one()
         record_fleet_run(metrics, run)
         log_fleet_run(run)
         if run.failed and not run.succeeded:
@@ -136,8 +147,7 @@ def _scheduled(file: ConfigFile, run_one: Any) -> int:
     def report(run: FleetRun, seconds: float, finished_at: float) -> None:
         metrics.record_run(seconds=seconds, finished_at=finished_at)
 
-    job = ScheduledJob(cycle, file.schedule, metrics=metrics, clock=time.time, report=report)
-    return job.run_forever()
+    return ScheduledJob(cycle, schedule, metrics=metrics, clock=time.time, report=report)
 
 
 def format_fleet_summary(run: FleetRun, namespaces: list[str] | None) -> str:

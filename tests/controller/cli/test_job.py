@@ -266,3 +266,25 @@ def test_fleet_flags_and_sections_are_checked_up_front(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.strip().count("\n") == 0, err
     assert not (tmp_path / "out" / "forecast.json").exists()
+
+
+def test_a_scheduled_fleet_run_fails_only_when_every_scaler_failed() -> None:
+    from controller.cli.fleet_job import scheduled_job
+    from forecaster.job.config import ScheduleConfig
+    from forecaster.job.fleet import FleetRun, TargetRun
+    from forecaster.job.metrics import JobMetrics
+
+    runs = [
+        FleetRun([TargetRun("a", "succeeded"), TargetRun("b", "failed", error="x"),
+                  TargetRun("c", "skipped")], "in-process", 1.0),
+        FleetRun([TargetRun("a", "failed", error="x"), TargetRun("c", "skipped")], "in-process", 1.0),
+    ]
+    metrics = JobMetrics()
+    job = scheduled_job(ScheduleConfig(), lambda: runs.pop(0), metrics)
+    assert job.run_cycle() is True and job.run_cycle() is False
+    value = metrics.registry.get_sample_value
+    assert value("recharge_forecast_job_runs_total", {"outcome": "success"}) == 1
+    assert value("recharge_forecast_job_runs_total", {"outcome": "failure"}) == 1
+    assert value("recharge_forecast_job_last_run_series", {"outcome": "failed"}) == 1
+    assert value("recharge_forecast_job_last_run_series", {"outcome": "succeeded"}) == 0
+    assert value("recharge_forecast_job_series_total", {"outcome": "skipped"}) == 2
