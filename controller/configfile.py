@@ -35,7 +35,6 @@ from forecaster.job.config import (
     SourceConfig,
     StoreConfig,
     check_sections,
-    query_missing,
     resolve_forecast,
     resolve_source,
     resolve_store,
@@ -56,7 +55,9 @@ class ConfigFile(ConfigModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        check_sections(self.source, self.forecast)
+        # A fleet's file gives only the Prometheus connection: each PredictiveScaler names its own queries.
+        single = self.fleet is None or self.controller is not None
+        check_sections(self.source, self.forecast, history_query=single)
         return self
 
     def job(self) -> JobConfig:
@@ -65,9 +66,6 @@ class ConfigFile(ConfigModel):
             if value is None:
                 raise ConfigError(f"{key}: required field is missing (the forecast job needs it)")
         assert self.source is not None and self.store is not None
-        missing = query_missing(self.source)
-        if missing is not None:
-            raise ConfigError(missing)
         return JobConfig(
             source=self.source,
             store=self.store,

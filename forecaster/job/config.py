@@ -268,24 +268,19 @@ class JobConfig(ConfigModel):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         check_sections(self.source, self.forecast)
-        check(query_missing(self.source) is None, "source.prometheus.query", NO_QUERY)
         return self
 
 
-NO_QUERY = "required: a PromQL expression returning one series"
-
-
-def query_missing(source: SourceConfig) -> str | None:
-    """The error of a one-series job whose Prometheus source has no query (a fleet job reads each scaler's
-    ``spec.history.query`` instead, so the section itself may leave it out)."""
-    if source.kind == "prometheus" and not (source.prometheus and source.prometheus.query):
-        return f"source.prometheus.query: {NO_QUERY}"
-    return None
-
-
-def check_sections(source: SourceConfig | None, forecast: ForecastConfig) -> None:
-    """Rules across sections: the forecast interval is a whole number of Prometheus steps."""
+def check_sections(
+    source: SourceConfig | None, forecast: ForecastConfig, *, history_query: bool = True
+) -> None:
+    """Rules across sections: a Prometheus source has its history query (unless ``history_query`` is False:
+    a fleet's config file, whose queries are in its PredictiveScalers, gives only the connection), and the
+    forecast interval is a whole number of Prometheus steps."""
     prom = source.prometheus if source is not None and source.kind == "prometheus" else None
+    if prom is not None and history_query:
+        check(bool(prom.query), "source.prometheus.query",
+              "required: a PromQL expression returning one series")
     if prom is not None:
         interval, step = round(forecast.interval), round(prom.step)
         check(
