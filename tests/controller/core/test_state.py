@@ -19,6 +19,17 @@ def test_round_trip_through_json() -> None:
     assert ControllerState.from_dict({}) == ControllerState()
 
 
+def test_restart_hold_round_trips_and_only_grows() -> None:
+    state = ControllerState(replicas=7).held_after_restart(30, at(0), 300)
+    assert state.restart_hold == (at(300), 30)
+    assert ControllerState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+    assert "restartHold" not in ControllerState().to_dict()  # older readers see the same document
+    # a second restart inside the window keeps the higher count and the later end
+    again = state.held_after_restart(20, at(100), 300)
+    assert again.restart_hold == (at(400), 30)
+    assert state.held_after_restart(20, at(400), 0) is state  # no window, no hold
+
+
 def test_forget_warmup_and_with_replicas() -> None:
     state = ControllerState(issued_warmups=(("a", at(0)), ("b", at(0))))
     assert state.forget_warmup("a").issued_warmups == (("b", at(0)),)
