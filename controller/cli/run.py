@@ -130,9 +130,9 @@ def live_load_connection(pcfg: PrometheusConfig, interval: float) -> PrometheusC
     The forecast job's history queries may wait and retry (30 s timeout, 3 retries by default); the live
     load may not: a hung Prometheus would stretch every tick to minutes and delay scale-ups. A tick makes
     up to two instant queries (the value and its ``timestamp()``, see :class:`PrometheusLoad`). Each attempt
-    gets at most a fifth of the interval (connect + read), with at most one retry after at most a twentieth
-    of the interval (and at most 1 s), so the worst case is 0.9 x interval and an unreachable Prometheus
-    yields "load missing" (no scale-down) within the tick.
+    gets at most a fifth of the interval in all (connect and the whole reply), with at most one retry after
+    at most a twentieth of the interval (and at most 1 s), so the worst case is 0.9 x interval and an
+    unreachable Prometheus yields "load missing" (no scale-down) within the tick.
     """
     budget = interval / 5
     connect = min(float(pcfg.connect_timeout), budget / 2)

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
+from forecaster import budget
+from forecaster.adapters.deadline import install, total_deadline
 from forecaster.adapters.prometheus_config import PrometheusConfig
 from forecaster.adapters.prometheus_config import safe_url as _safe_url
 from forecaster.durations import format_duration
@@ -87,7 +89,7 @@ class PrometheusSource:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.cfg = cfg
-        self._session = session or requests.Session()
+        self._session = install(session or requests.Session())
         self._sleep = sleep
         self._jitter = jitter
         self._token = (
@@ -254,25 +256,33 @@ class PrometheusSource:
         for attempt in range(attempts):
             if attempt:
                 delay = min(cfg.max_backoff, cfg.backoff * 2 ** (attempt - 1))
-                delay = delay / 2 + delay / 2 * self._jitter()
+                delay = budget.cap(delay / 2 + delay / 2 * self._jitter())
                 log.warning("%s: %s; retry %d/%d in %.1fs", _safe_url(url), last, attempt, cfg.retries, delay)
                 self._sleep(delay)
-            try:
-                resp = self._session.get(
-                    url,
-                    params=params,
-                    headers=self._headers(),
-                    auth=auth,
-                    verify=verify,
-                    timeout=(cfg.connect_timeout, cfg.timeout),
+            total = budget.cap(float(cfg.timeout))  # never past the forecast run's own deadline
+            if total <= 0:
+                why = f"{last}; " if last else ""
+                raise SourceError(
+                    f"{_safe_url(url)}: {why}the run's time budget (schedule.runTimeout) is used up; the "
+                    "last good forecast is kept"
                 )
+            try:
+                with total_deadline(total, what=_safe_url(url)):
+                    resp = self._session.get(
+                        url,
+                        params=params,
+                        headers=self._headers(),
+                        auth=auth,
+                        verify=verify,
+                        timeout=(min(cfg.connect_timeout, total), total),
+                    )
             except requests.exceptions.SSLError as exc:
                 raise SourceError(
                     f"{_safe_url(url)}: TLS error ({self._redact(_short(exc))}); "
                     "set source.prometheus.caFile to the CA bundle that signs the server"
                 ) from None
             except requests.exceptions.Timeout:
-                last = f"timed out after {format_duration(pd.Timedelta(seconds=cfg.timeout))}"
+                last = f"timed out after {format_duration(pd.Timedelta(seconds=total))}"
                 continue
             except requests.exceptions.ConnectionError as exc:
                 last = f"connection failed ({self._redact(_short(exc))})"

@@ -60,7 +60,8 @@ class PrometheusConfig(ConfigModel):
     )
     timeout: Annotated[Duration, Between("0s", "10m", open_low=True)] = Field(
         Duration(30),
-        description="Read timeout of one HTTP request, also sent to Prometheus as the query timeout.",
+        description="Total time one HTTP request may take (connect, send and the whole reply, however "
+        "slowly it arrives), also sent to Prometheus as the query timeout.",
         json_schema_extra={"unit": "s"},
     )
     connect_timeout: Annotated[Duration, Between("0s", "5m", open_low=True)] = Field(

@@ -440,3 +440,20 @@ def test_malformed_result_is_a_source_error(fake: FakeProm, body: dict) -> None:
     fake.replies = [Reply(body=body)]
     with pytest.raises(SourceError, match="malformed range query result"):
         source(fake.url).history(*window(2))
+
+
+# -- total deadline per request (issue 10, item 3) -------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_dripping_server_cannot_outlast_the_timeout(where: str) -> None:
+    """One byte every 0.25 s never trips a 1 s read timeout; the request still ends after 1 s."""
+    from tests.support.faultserver import drip, fault_server
+
+    with fault_server(drip(0.25, where=where)) as srv:
+        src = source(srv.url, timeout=1, retries=1)
+        t0 = time.monotonic()
+        with pytest.raises(SourceError, match=r"timed out after 1s.*gave up after 2 attempts"):
+            src.instant("up", pd.Timestamp.now(tz="UTC"))
+        assert time.monotonic() - t0 < 2 * 1 + 1.0  # two attempts of 1 s each, back-off is faked
+        assert len(srv.requests) == 2
