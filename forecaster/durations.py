@@ -90,7 +90,10 @@ def format_seconds(seconds: float) -> str:
 
 def format_duration(td: pd.Timedelta) -> str:
     """Format a timedelta the way :func:`parse_duration` reads it (``'1h30m'``, ``'7d'``)."""
-    total = round(pd.Timedelta(td).total_seconds())
+    exact = pd.Timedelta(td).total_seconds()
+    total = round(exact)
+    if exact != total and abs(exact) < 60:
+        return format_seconds(exact)  # 0.4s, 2.5s: rounding would misstate a short timeout ("after 0s")
     if total == 0:
         return "0s"
     out = []

@@ -59,7 +59,7 @@ class PrometheusLoad:
                 )
                 self._warned_untimed = True
             sampled = evaluated
-        return ObservedLoad(rate=value, sampled_at=sampled)
+        return ObservedLoad(rate=_rate(value, self.describe()), sampled_at=sampled)
 
 
 def _value_and_time(raw: Any, at: pd.Timestamp) -> tuple[float, pd.Timestamp]:
@@ -101,4 +101,16 @@ class FileLoad:
         series = series[series.index <= pd.Timestamp(now)]
         if series.empty:
             raise SourceError(f"{self.path}: no load sample at or before {pd.Timestamp(now).isoformat()}")
-        return ObservedLoad(rate=float(series.iloc[-1]), sampled_at=pd.Timestamp(series.index[-1]))
+        return ObservedLoad(
+            rate=_rate(float(series.iloc[-1]), self.describe()), sampled_at=pd.Timestamp(series.index[-1])
+        )
+
+
+def _rate(value: float, where: str) -> float:
+    """A request rate, or SourceError: a negative rate is a broken query or counter, not a quiet minute."""
+    if value < 0:
+        raise SourceError(
+            f"{where}: live load sample is {value:g} req/s; a rate cannot be negative (check the query, e.g. "
+            "rate() over a counter, not delta() over a gauge)"
+        )
+    return value

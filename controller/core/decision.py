@@ -130,7 +130,7 @@ def decide(
     obs_need: int | None = None
     if observed is None:
         tr.note(OBSERVED_MISSING, "no live load sample: using the forecast only, no scale-down", warning=True)
-    elif not math.isfinite(float(observed.rate)):
+    elif not math.isfinite(float(observed.rate)) or observed.rate < 0:
         tr.note(OBSERVED_MISSING, text("live load sample is {!r}, not a rate: using the forecast only, no "
                                        "scale-down", observed.rate), warning=True)
     elif now_ns - _ns(observed.sampled_at) > config.load_max_age_ns:
@@ -140,7 +140,7 @@ def decide(
             warning=True,
         )
     else:
-        obs_rate = max(0.0, float(observed.rate))
+        obs_rate = float(observed.rate)
         obs_need = replicas_for(obs_rate, cap, head)
 
     # 2. Demand from the forecast (level-corrected from the live load), or reactive scaling without one.

@@ -339,3 +339,21 @@ controller:
     job_cfg.write_text(job_yaml + "source: {kind: file, file: {path: h.csv}}\n")
     job_store = build_store(load_job_config(job_cfg))
     assert job_store.describe() == loop.deps.store.describe()
+
+
+def test_live_load_timeout_message_names_the_real_timeout() -> None:
+    """Issue 10, item 5: with a 2 s interval each attempt gets 0.2 s in all; the message said "after 0s"."""
+    from controller.cli.run import build_load
+    from forecaster.errors import SourceError
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        cfg, raw = _prom_cfg("2s", url=f"http://127.0.0.1:{port}")
+        load = build_load(cfg, raw, Path("."))
+        per_attempt = load.source.cfg.timeout  # type: ignore[attr-defined]
+        assert 0 < per_attempt < 1
+        with pytest.raises(SourceError, match=rf"timed out after {per_attempt:g}s") as err:
+            load.current(pd.Timestamp.now(tz="UTC"))
+        assert "after 0s" not in str(err.value)

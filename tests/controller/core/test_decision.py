@@ -112,6 +112,8 @@ CASES = [
          steps=("ObservedLoadMissing",)),
     Case("observed-nan-is-missing", artifact([200.0] * 12), obs(float("nan")), 10, 10,
          "NoScaleDownWhileBlind", steps=("ObservedLoadMissing",)),
+    Case("observed-negative-is-missing", artifact([200.0] * 12), obs(-50.0), 10, 10,
+         "NoScaleDownWhileBlind", steps=("ObservedLoadMissing",)),
     Case("observed-stale-no-scale-down", artifact([200.0] * 12), obs(100, age_s=600), 10, 10,
          "NoScaleDownWhileBlind", steps=("ObservedLoadStale",)),
     Case("no-data-keeps-current", None, None, 7, 7, "NoData", mode="hold"),
