@@ -13,8 +13,11 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+
+from forecaster.redact import redact, remember
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class HttpWarmupClient:
     ) -> None:
         self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
         self.headers = dict(headers or {})
+        remember(urlsplit(url).password, *self.headers.values())
         self.session = session or requests.Session()
         self.sleep = sleep
         self.successes = 0
@@ -49,7 +53,7 @@ class HttpWarmupClient:
         return cls(str(warmup.url), timeout=float(warmup.timeout), retries=int(warmup.retries), **kwargs)
 
     def describe(self) -> str:
-        return f"warm-up POST {self.url}"
+        return f"warm-up POST {redact(self.url)}"
 
     def warm(self, key: str, replicas: int, reason: str) -> bool:
         body = {"replicas": int(replicas), "reason": reason, "key": key}
@@ -59,18 +63,18 @@ class HttpWarmupClient:
             try:
                 resp = self.session.post(self.url, json=body, headers=headers, timeout=self.timeout)
             except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = redact(f"{type(exc).__name__}: {exc}")
             else:
                 if 200 <= resp.status_code < 300:
                     self.successes += 1
                     log.info("warm-up %s delivered (replicas=%d, reason=%s)", key, replicas, reason)
                     return True
-                problem = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                problem = redact(f"HTTP {resp.status_code}: {resp.text[:200]}")
                 if resp.status_code not in _RETRY_STATUS:
                     break  # the service rejected the request itself; repeating it will not help
             if attempt < self.retries:
                 self.sleep(self.backoff * (2**attempt))
         self.failures += 1
         self.last_error = problem
-        log.warning("warm-up %s to %s failed: %s", key, self.url, problem)
+        log.warning("warm-up %s to %s failed: %s", key, redact(self.url), problem)
         return False

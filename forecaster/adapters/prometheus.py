@@ -34,6 +34,7 @@ from forecaster.adapters.prometheus_config import PrometheusConfig
 from forecaster.adapters.prometheus_config import safe_url as _safe_url
 from forecaster.durations import format_duration
 from forecaster.errors import ConfigError, SourceError
+from forecaster.redact import redact, remember
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class _SecretFile:
             raise ConfigError(f"{self.what}: cannot read {self.path} ({exc.strerror})") from None
         if not self._value:
             raise ConfigError(f"{self.what}: {self.path} is empty")
+        remember(self._value)  # redacted from every log line and error from now on
         return self._value
 
 
@@ -103,6 +105,7 @@ class PrometheusSource:
             else None
         )
         self._base = cfg.url.rstrip("/")
+        remember(urlsplit(cfg.url).password, *cfg.headers.values())
         self.last_report: SourceReport | None = None
         if cfg.insecure_skip_verify:
             log.warning(
@@ -239,9 +242,7 @@ class PrometheusSource:
         return out
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, "<redacted>")
-        return text
+        return redact(text, self._secrets())
 
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         cfg = self.cfg

@@ -159,11 +159,13 @@ def with_env_overrides(cfg: PrometheusConfig, environ: Mapping[str, str]) -> Pro
 
 
 def safe_url(url: str) -> str:
-    """The URL without any user:password@ part."""
+    """The URL without any user:password@ part (and redacted like every outward text)."""
+    from forecaster.redact import redact
+
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
-        return url
+        return redact(url)
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return redact(urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)))

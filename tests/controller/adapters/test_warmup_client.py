@@ -135,3 +135,26 @@ def test_from_config_uses_timeout_and_retries() -> None:
         WarmupConfig(enabled=True, url="http://127.0.0.1:1/w", timeout=3, retries=4)
     )
     assert (c.url, c.timeout, c.retries) == ("http://127.0.0.1:1/w", 3.0, 4)
+
+
+def test_credentials_in_the_url_and_echoed_headers_are_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 10, item 6: a warm-up URL with user:pass@ was logged verbatim, and an upstream echoing the
+    request headers put the Basic credentials into last_error."""
+    import base64
+    import logging
+
+    from tests.support.faultserver import fault_server, reply
+
+    with fault_server(lambda req, sock: reply(sock, 400, f"bad request, headers were {req.headers}")) as srv:
+        host = srv.url.removeprefix("http://")
+        client = HttpWarmupClient(f"http://svc:s3cretpw@{host}/warm", retries=0)
+        with caplog.at_level(logging.DEBUG):
+            assert client.warm("k1", 3, "RampAhead") is False
+    creds = base64.b64encode(b"svc:s3cretpw").decode()
+    # the call itself still authenticates
+    assert srv.requests[0].headers.get("Authorization") == f"Basic {creds}"
+    for text in (caplog.text, client.last_error or "", client.describe()):
+        assert "s3cretpw" not in text and creds not in text, text
+    assert "HTTP 400" in (client.last_error or "")

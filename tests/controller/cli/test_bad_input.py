@@ -150,3 +150,17 @@ def test_horizon_not_positive_as_separate_argument(
     assert "Traceback" not in err and "horizon" in err.strip().splitlines()[-1]
     assert not out.exists()
 
+
+
+def test_the_error_line_never_shows_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10, item 6: the CLI's one error line is redacted, whatever the message quotes."""
+    from controller.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "controller:\n  capacityPerReplica: 10\n  target: {name: api}\n  load: {kind: file, path: x.csv}\n"
+        "  warmup: {enabled: true, url: 'ftp://svc:s3cretpw@warm.example/x'}\n"
+    )
+    assert main(["run", "--config", str(config), "--once"]) == 2
+    err = capsys.readouterr().err
+    assert "controller.warmup.url" in err and "s3cretpw" not in err, err

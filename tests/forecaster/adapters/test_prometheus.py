@@ -457,3 +457,31 @@ def test_a_dripping_server_cannot_outlast_the_timeout(where: str) -> None:
             src.instant("up", pd.Timestamp.now(tz="UTC"))
         assert time.monotonic() - t0 < 2 * 1 + 1.0  # two attempts of 1 s each, back-off is faked
         assert len(srv.requests) == 2
+
+
+def test_echoed_basic_auth_header_never_reaches_the_error(fake: FakeProm, tmp_path: Path) -> None:
+    """Issue 10, item 6: an upstream that echoes the request headers put 'Authorization: Basic ...' in the
+    error line (the password was masked, its base64 form with the user name was not)."""
+    pw = tmp_path / "pw"
+    pw.write_text("hunter2")
+    echo = lambda p, h: f"forbidden; you sent Authorization: {h['Authorization']}"  # noqa: E731
+    fake.replies = [Reply(status=403, body=echo)]
+    src = source(fake.url, retries=0, basic_auth=BasicAuthConfig("reader", str(pw)))
+    with pytest.raises(SourceError) as err:
+        src.history(*window(1))
+    creds = base64.b64encode(b"reader:hunter2").decode()
+    assert "HTTP 403" in str(err.value) and creds not in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_credentials_in_the_url_never_reach_errors_or_logs(
+    fake: FakeProm, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The URL's user:pass@ becomes a Basic header the upstream may echo; neither form may be shown."""
+    host = fake.url.removeprefix("http://")
+    fake.replies = [Reply(status=502, body=lambda p, h: f"bad gateway for {h.get('Authorization')}")] * 2
+    src = source(f"http://admin:pa55word@{host}", retries=1)
+    with caplog.at_level(logging.DEBUG), pytest.raises(SourceError) as err:
+        src.history(*window(1))
+    creds = base64.b64encode(b"admin:pa55word").decode()
+    for text in (str(err.value), caplog.text, src.describe()):
+        assert "pa55word" not in text and creds not in text, text
