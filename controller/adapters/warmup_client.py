@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from forecaster.adapters import redirects
 from forecaster.redact import redact, remember
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,9 @@ class HttpWarmupClient:
         problem = ""
         for attempt in range(self.retries + 1):
             try:
-                resp = self.session.post(self.url, json=body, headers=headers, timeout=self.timeout)
+                resp = self.session.post(
+                    self.url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                )
             except requests.RequestException as exc:
                 problem = redact(f"{type(exc).__name__}: {exc}")
             else:
@@ -70,6 +73,12 @@ class HttpWarmupClient:
                     log.info("warm-up %s delivered (replicas=%d, reason=%s)", key, replicas, reason)
                     return True
                 problem = redact(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                if redirects.is_redirect(resp):  # the body would go to wherever it points: never followed
+                    problem = (
+                        f"{redirects.describe(resp)} not followed (a warm-up is never re-sent elsewhere); "
+                        "set controller.warmup.url to the final address"
+                    )
+                    break
                 if resp.status_code not in _RETRY_STATUS:
                     break  # the service rejected the request itself; repeating it will not help
             if attempt < self.retries:

@@ -29,6 +29,7 @@ import pandas as pd
 import requests
 
 from forecaster import budget
+from forecaster.adapters import redirects
 from forecaster.adapters.deadline import install, total_deadline
 from forecaster.adapters.prometheus_config import PrometheusConfig
 from forecaster.adapters.prometheus_config import safe_url as _safe_url
@@ -91,7 +92,7 @@ class PrometheusSource:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.cfg = cfg
-        self._session = install(session or requests.Session())
+        self._session = redirects.same_host_only(install(session or requests.Session()))
         self._sleep = sleep
         self._jitter = jitter
         self._token = (
@@ -293,6 +294,11 @@ class PrometheusSource:
             if resp.status_code in _RETRY_STATUS:
                 last = f"HTTP {resp.status_code}{self._error_detail(resp)}"
                 continue
+            if redirects.is_redirect(resp):  # only a redirect to another host gets here (not followed)
+                raise SourceError(
+                    f"{_safe_url(url)}: {redirects.describe(resp)} not followed (another host must not get "
+                    "the credentials and headers); set source.prometheus.url to the address that answers"
+                )
             if resp.status_code >= 400:
                 hint = "; check bearerTokenFile/basicAuth" if resp.status_code in (401, 403) else ""
                 raise SourceError(

@@ -158,3 +158,19 @@ def test_credentials_in_the_url_and_echoed_headers_are_never_logged(
     for text in (caplog.text, client.last_error or "", client.describe()):
         assert "s3cretpw" not in text and creds not in text, text
     assert "HTTP 400" in (client.last_error or "")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirects_are_not_followed(status: int) -> None:
+    """Issue 10, item 8: a 307 to another host re-sent the POST body (and Idempotency-Key) there."""
+    from tests.support.faultserver import fault_server, reply
+
+    with fault_server(lambda req, sock: reply(sock, 200, {"ok": True})) as other:
+        elsewhere = other.url.replace("127.0.0.1", "localhost") + "/steal"
+        with fault_server(lambda req, sock: reply(sock, status, "", {"Location": elsewhere})) as srv:
+            client = HttpWarmupClient(srv.url + "/warm", retries=2, sleep=lambda s: None)
+            assert client.warm("k1", 3, "RampAhead") is False
+        assert other.requests == []  # nothing reached the other host
+    assert len(srv.requests) == 1  # not retried either: a redirect will not go away
+    assert f"HTTP {status}" in (client.last_error or "") and "not followed" in (client.last_error or "")
+    assert "controller.warmup.url" in (client.last_error or "")

@@ -485,3 +485,32 @@ def test_credentials_in_the_url_never_reach_errors_or_logs(
     creds = base64.b64encode(b"admin:pa55word").decode()
     for text in (str(err.value), caplog.text, src.describe()):
         assert "pa55word" not in text and creds not in text, text
+
+
+def test_redirect_to_another_host_is_not_followed(tmp_path: Path) -> None:
+    """Issue 10, item 8's sibling: the tenant header and token must not follow a redirect to another host;
+    a redirect on the same host (a path prefix) still works."""
+    from tests.support.faultserver import fault_server, reply
+
+    token = tmp_path / "token"
+    token.write_text(SECRET)
+    result = [{"metric": {}, "value": [1, "5"]}]
+    ok = {"status": "success", "data": {"resultType": "vector", "result": result}}
+    with fault_server(lambda req, sock: reply(sock, 200, ok)) as other:
+        elsewhere = other.url.replace("127.0.0.1", "localhost")
+
+        def behaviour(req: Any, sock: socket.socket) -> None:
+            if req.path.startswith("/prefix/"):
+                reply(sock, 200, ok)
+            elif "same" in req.path or "same" in req.headers.get("X-Case", ""):
+                reply(sock, 307, "", {"Location": "/prefix" + req.path})
+            else:
+                reply(sock, 307, "", {"Location": elsewhere + req.path})
+
+        with fault_server(behaviour) as srv:
+            src = source(srv.url, retries=0, bearer_token_file=str(token), headers={"X-Scope-OrgID": "t-42"})
+            with pytest.raises(SourceError, match=r"redirect.*not followed"):
+                src.instant("up", pd.Timestamp.now(tz="UTC"))
+            assert other.requests == []
+            same = source(srv.url, retries=0, headers={"X-Case": "same"})
+            assert same.instant("up", pd.Timestamp.now(tz="UTC")) == 5.0
