@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import requests
 
 from forecaster.adapters import redirects
+from forecaster.adapters.deadline import install, total_deadline
 from forecaster.redact import redact, remember
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class HttpWarmupClient:
         self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
         self.headers = dict(headers or {})
         remember(urlsplit(url).password, *self.headers.values())
-        self.session = session or requests.Session()
+        self.session = install(session or requests.Session())
         self.sleep = sleep
         self.successes = 0
         self.failures = 0
@@ -62,9 +63,10 @@ class HttpWarmupClient:
         problem = ""
         for attempt in range(self.retries + 1):
             try:
-                resp = self.session.post(
-                    self.url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False
-                )
+                with total_deadline(self.timeout, what="warm-up call"):  # the whole call, not each read
+                    resp = self.session.post(
+                        self.url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                    )
             except requests.RequestException as exc:
                 problem = redact(f"{type(exc).__name__}: {exc}")
             else:

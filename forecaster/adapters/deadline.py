@@ -4,7 +4,7 @@
 every 2 s never trips a 5 s read timeout and can hold a caller for as long as it likes (issue 10, item 3).
 :func:`total_deadline` arms a watchdog for the calls made inside it; when the time is up it shuts down the
 socket of the connection in use, which ends any blocked read at once, and the call raises
-:class:`DeadlineExceeded` (a ``requests`` ``Timeout``, so callers that retry timeouts keep doing so).
+:class:`TotalTimeout` (a ``requests`` ``Timeout``, so callers that retry timeouts keep doing so).
 
 The watchdog finds the connection through the connection pools of a session or pool manager prepared by
 :func:`install` (HTTP and HTTPS pools whose ``_get_conn`` reports the connection handed out to the calling
@@ -27,12 +27,12 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-__all__ = ["DeadlineExceeded", "install", "total_deadline"]
+__all__ = ["TotalTimeout", "install", "total_deadline"]
 
 _current = threading.local()
 
 
-class DeadlineExceeded(requests.exceptions.Timeout):
+class TotalTimeout(requests.exceptions.Timeout):
     """The request did not complete within its total deadline (connect, send and every byte of the reply)."""
 
 
@@ -91,7 +91,7 @@ def _shutdown(conn: Any) -> None:
 
 @contextmanager
 def total_deadline(seconds: float, *, what: str = "request") -> Iterator[None]:
-    """Calls inside end within ``seconds`` or raise :class:`DeadlineExceeded`.
+    """Calls inside end within ``seconds`` or raise :class:`TotalTimeout`.
 
     Only sessions and pool managers prepared by :func:`install` are watched. Not reentrant per thread:
     an inner deadline replaces the outer one for its duration.
@@ -104,12 +104,12 @@ def total_deadline(seconds: float, *, what: str = "request") -> Iterator[None]:
         yield
     except (requests.exceptions.RequestException, OSError):
         if watch.finish():
-            raise DeadlineExceeded(f"{what} did not complete within {seconds:g}s") from None
+            raise TotalTimeout(f"{what} did not complete within {seconds:g}s") from None
         raise
     else:
         if watch.finish():
             # the socket was shut under the call: whatever was read may be cut short
-            raise DeadlineExceeded(f"{what} did not complete within {seconds:g}s")
+            raise TotalTimeout(f"{what} did not complete within {seconds:g}s")
     finally:
         watch.finish()
         _current.watch = outer

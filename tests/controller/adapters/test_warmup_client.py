@@ -174,3 +174,16 @@ def test_redirects_are_not_followed(status: int) -> None:
     assert len(srv.requests) == 1  # not retried either: a redirect will not go away
     assert f"HTTP {status}" in (client.last_error or "") and "not followed" in (client.last_error or "")
     assert "controller.warmup.url" in (client.last_error or "")
+
+
+def test_a_dripping_warmup_service_cannot_stall_the_tick() -> None:
+    """Sibling of issue 10, item 3: warm-ups run inside the control tick; a service that drips a byte every
+    0.25 s never trips the 1 s read timeout and held the tick for a minute."""
+    from tests.support.faultserver import drip, fault_server
+
+    with fault_server(drip(0.25)) as srv:
+        client = HttpWarmupClient(srv.url + "/warm", timeout=1.0, retries=1, sleep=lambda s: None)
+        t0 = time.monotonic()
+        assert client.warm("k1", 3, "RampAhead") is False
+        assert time.monotonic() - t0 < 2 * 1.0 + 1.0
+    assert "1s" in (client.last_error or "")
