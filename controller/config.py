@@ -19,6 +19,7 @@ keyword arguments and leave ``target``/``load`` unset.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from typing import Annotated, Literal, Self
 
@@ -382,6 +383,24 @@ class ControllerConfig(ConfigModel):
     metrics_port: Port = Field(
         9090, description="Port of /metrics (Prometheus).", json_schema_extra={"unit": "port"},
     )
+    bind_address: str = Field(
+        "0.0.0.0",
+        description="IP address the /healthz, /readyz and /metrics servers listen on: 0.0.0.0 (every "
+        "interface, so the kubelet can probe and Prometheus scrape the pod), '::' for IPv6, or 127.0.0.1 to "
+        "serve only inside the pod (a proxy sidecar). Probe bodies are one status word either way; the "
+        "reasons are shown only to loopback clients asking with ?verbose (kubectl port-forward).",
+    )
+
+    @field_validator("bind_address")
+    @classmethod
+    def _ip_address(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError(
+                f"must be an IP address such as 0.0.0.0, :: or 127.0.0.1, got {value!r}"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -119,10 +119,14 @@ class ControlLoop:
         m.ticks.labels(outcome=result.outcome).inc()
         d.health.heartbeat()
         if result.outcome == "failed":
-            d.health.set_ready(False, "; ".join(result.faults) or "tick failed")
+            d.health.set_ready(False, "; ".join(result.faults) or "tick failed", status="failed")
         else:
             degraded = [f for f in result.faults if not f.startswith("events:")]
-            d.health.set_ready(True, ("degraded: " + "; ".join(degraded)) if degraded else result.outcome)
+            d.health.set_ready(
+                True,
+                ("degraded: " + "; ".join(degraded)) if degraded else result.outcome,
+                status="degraded" if degraded else result.outcome,
+            )
         m.last_tick.set(pd.Timestamp(now).timestamp())
         return result
 

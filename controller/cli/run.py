@@ -208,12 +208,17 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-def run_forever(loop: ControlLoop, *, stop: threading.Event, health_port: int, metrics_port: int) -> None:
-    """Tick every ``interval`` until ``stop`` is set, serving probes and metrics; then release the lease."""
+def run_forever(
+    loop: ControlLoop, *, stop: threading.Event, health_port: int, metrics_port: int, host: str = "0.0.0.0"
+) -> None:
+    """Tick every ``interval`` until ``stop`` is set, serving probes and metrics; then release the lease.
+
+    A port that cannot be bound is a :class:`ConfigError` naming the port and its setting.
+    """
     from controller.adapters.scheduler import PeriodicJob, PeriodicJobs
 
     server = HealthServer(
-        loop.deps.health, loop.deps.metrics, health_port=health_port, metrics_port=metrics_port
+        loop.deps.health, loop.deps.metrics, host=host, health_port=health_port, metrics_port=metrics_port
     ).start()
     tick = float(loop.config.interval)
     jobs = [PeriodicJob("control-loop", lambda: loop.tick(_now()), tick, at_start=True)]
@@ -266,6 +271,8 @@ def main(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    run_forever(loop, stop=stop, health_port=cfg.health_port, metrics_port=cfg.metrics_port)
+    run_forever(
+        loop, stop=stop, health_port=cfg.health_port, metrics_port=cfg.metrics_port, host=cfg.bind_address
+    )
     sys.stdout.flush()
     return 0

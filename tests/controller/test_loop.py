@@ -718,7 +718,7 @@ def test_readyz_matches_the_module_docstring(fault: str, code: int) -> None:
     ControlLoop(config(), deps).tick(NOW)
     server = HealthServer(state, metrics, host="127.0.0.1", health_port=0, metrics_port=0).start()
     try:
-        resp = requests.get(f"http://127.0.0.1:{server.ports[0]}/readyz", timeout=5)
+        resp = requests.get(f"http://127.0.0.1:{server.ports[0]}/readyz?verbose", timeout=5)
     finally:
         server.stop()
     assert resp.status_code == code
