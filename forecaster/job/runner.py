@@ -202,6 +202,13 @@ def _cycle(
         raise SourceError(
             f"{where}: every sample between {start.isoformat()} and {end.isoformat()} is missing"
         )
+    from forecaster.series.io import MAX_VALUE
+
+    if float(observed.abs().max()) > MAX_VALUE:  # inf/NaN bands and 300-digit numbers otherwise
+        raise SourceError(
+            f"{where}: samples up to {float(observed.abs().max()):g} are too large to forecast (at most "
+            f"{MAX_VALUE:g}); check the query and its unit. The last good forecast is kept"
+        )
     observed = observed.tz_convert(fc.timezone) if isinstance(observed.index, pd.DatetimeIndex) else observed
     series = _stage("clean history", clean, observed, where=where, freq=step)
 

@@ -30,6 +30,10 @@ TIME_CANDIDATES = ("ds", "timestamp", "time", "date_time")
 VALUE_CANDIDATES = ("y", "value")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _OFFSET_RE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+MAX_VALUE = 1e12
+"""The largest accepted history value (a trillion requests per second or per interval). Far above any real
+traffic, and far enough below the float limits that squares, sums and the band arithmetic stay exact enough
+to mean something: 1e300 would overflow into inf and NaN bands (issue 10, item 11)."""
 
 
 def check_timezone(name: str, *, what: str = "--timezone") -> str:
@@ -233,6 +237,13 @@ def _parse_values(col: pd.Series, where: str, name: str) -> np.ndarray:
         raise InputError(
             f"{where}: column {name!r} row {_row(pos)}: {col.iloc[pos]!r} is not a finite number"
         )
+    big = values > MAX_VALUE
+    if big.any():
+        pos = int(np.flatnonzero(big)[0])
+        raise InputError(
+            f"{where}: column {name!r} row {_row(pos)}: {values[pos]:g} is too large to forecast (at most "
+            f"{MAX_VALUE:g}); check the column and its unit"
+        )
     neg = values < 0
     if neg.any():
         pos = int(np.flatnonzero(neg)[0])
@@ -274,11 +285,15 @@ def round_values(
     return frame.assign(**{c: frame[c].astype(float).round(decimals) for c in cols})
 
 
-def write_frame(frame: pd.DataFrame, dest: str) -> None:
+def write_frame(frame: pd.DataFrame, dest: str, *, finite: tuple[str, ...] = ()) -> None:
     """Write ``frame`` as CSV with ISO 8601 stamps including the offset; ``dest`` ``-`` means stdout.
 
-    Files are written to a temporary name and renamed, so a reader never sees a half-written file.
+    Files are written to a temporary name and renamed, so a reader never sees a half-written file, and an
+    existing file is replaced only by a complete, valid one: the frame must have rows, the ``finite``
+    columns a finite number in every row, and the temporary file every row; otherwise UserError, and the
+    old file stays (issue 10, item 11).
     """
+    _check_complete(frame, dest, finite)
     out = frame.copy()
     if isinstance(out.index, pd.DatetimeIndex):
         out = out.reset_index()
@@ -297,6 +312,12 @@ def write_frame(frame: pd.DataFrame, dest: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             out.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with open(tmp, encoding="utf-8", newline="") as fh:
+            lines = sum(1 for _ in fh)
+        if lines < len(out) + 1:
+            raise UserError(f"{dest}: not written: the temporary file holds {lines - 1} of {len(out)} rows")
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:
@@ -306,4 +327,20 @@ def write_frame(frame: pd.DataFrame, dest: str) -> None:
             os.unlink(tmp)
 
 
-__all__ = ["TIME_CANDIDATES", "VALUE_CANDIDATES", "check_timezone", "load_history", "write_frame"]
+def _check_complete(frame: pd.DataFrame, dest: str, finite: tuple[str, ...]) -> None:
+    if frame.empty:
+        raise UserError(f"{dest}: not written: nothing to write (no rows)")
+    for name in finite:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise UserError(
+                f"{dest}: not written: column {name!r} row {_row(pos)} is not a finite number "
+                f"({values[pos]}); the previous file is kept"
+            )
+
+
+__all__ = [
+    "MAX_VALUE", "TIME_CANDIDATES", "VALUE_CANDIDATES", "check_timezone", "load_history", "write_frame"
+]

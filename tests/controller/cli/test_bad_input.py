@@ -46,6 +46,8 @@ CASES: list[tuple[str, str, str | bytes | None, list[str], str]] = [
      r": column 'value' row 3: 'abc' is not a finite number"),
     ("negative-value", "h.csv", rows(["1", "-5"] + ["3"] * 22), [],
      r": column 'value' row 2: negative value -5"),
+    ("meaningless-scale", "h.csv", rows(["5", "1e300"] + ["3"] * 22), [],
+     r": column 'value' row 2: 1e\+300 is too large .*at most 1e\+12"),
     ("all-nan", "h.csv", rows([""] * 12 + ["NaN"] * 12), [], r": column 'value' has no values"),
     ("single-row", "h.csv", rows(["5"]), [], r": has a single data row"),
     ("irregular-stamps", "h.csv",

@@ -119,8 +119,11 @@ def test_gaps_and_nan_from_the_source_are_missing_not_zero(tmp_path: Path) -> No
         ("model", RuntimeError("all models failed"), r"forecast failed \(RuntimeError: all models failed\)"),
         ("store", OSError(28, "No space left on device"), "No space left on device"),
         ("empty", None, "every sample .* is missing"),
+        ("huge", None, r"fake synthetic: samples up to [\d.]+e\+302 are too large to forecast"),
     ],
-    ids=["source-down", "source-bug", "model-failure", "store-write-midway", "all-missing"],
+    ids=[
+        "source-down", "source-bug", "model-failure", "store-write-midway", "all-missing", "meaningless-scale"
+    ],
 )
 def test_failed_run_keeps_the_last_good_forecast(
     tmp_path: Path,
@@ -148,6 +151,8 @@ def test_failed_run_keeps_the_last_good_forecast(
         monkeypatch.setattr(os, "replace", fail)
     if breaker == "empty":
         source = FakeSource(data * math.nan)
+    if breaker == "huge":
+        source = FakeSource(data * 1e300)
     with pytest.raises((SourceError, ForecastJobError, StoreError), match=match) as err:
         run_once(config(tmp_path), source, store, now=NOW + pd.Timedelta(hours=1))
     monkeypatch.undo()
