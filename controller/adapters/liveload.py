@@ -94,7 +94,13 @@ class FileLoad:
         from forecaster.series.io import load_history
 
         try:
-            series = load_history(self.path, time_column=self.time_column, value_column=self.value_column)
+            series = load_history(
+                self.path,
+                time_column=self.time_column,
+                value_column=self.value_column,
+                names={"path": "controller.load.path", "time": "controller.load.timeColumn",
+                       "value": "controller.load.valueColumn"},
+            )
         except AutoscalerError as exc:
             raise SourceError(f"live load file: {exc}") from None
         series = series.dropna()

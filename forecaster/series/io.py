@@ -47,29 +47,39 @@ def check_timezone(name: str, *, what: str = "--timezone") -> str:
     return str(name)
 
 
+CLI_NAMES = {
+    "path": "--history", "time": "--time-column", "value": "--value-column", "timezone": "--timezone"
+}
+"""What :func:`load_history`'s messages call the path, the column choices and the zone: the flags by default;
+a config-driven caller passes its field names (``source.file.path``), ``simulate`` its ``--trace``."""
+
+
 def load_history(
     path: str | os.PathLike[str],
     *,
     time_column: str | None = None,
     value_column: str | None = None,
     timezone: str = "UTC",
+    names: dict[str, str] | None = None,
 ) -> pd.Series:
     """Load a history file as a float series named ``y`` with a tz-aware DatetimeIndex named ``ds``.
 
     Rows keep the file's order (sorting and de-duplication are :func:`forecaster.series.cleaning.clean`'s
     job).
-    Empty value cells become NaN (a missing interval, never a zero).
+    Empty value cells become NaN (a missing interval, never a zero). Messages name the setting to fix with
+    ``names`` (see :data:`CLI_NAMES`).
     """
-    check_timezone(timezone)
+    n = {**CLI_NAMES, **(names or {})}
+    check_timezone(timezone, what=n["timezone"])
     p = Path(path)
     where = str(path)
-    frame = _read_table(p, where)
+    frame = _read_table(p, where, n["path"])
     if len(frame.columns) == 0 or len(frame) == 0:
         if len(frame.columns) == 0:
             raise InputError(f"{where}: file is empty; expected a header row and data rows")
         raise InputError(f"{where}: has a header but no data rows")
-    tcol = _pick_column(frame, time_column, TIME_CANDIDATES, where, "time", "--time-column")
-    vcol = _pick_column(frame, value_column, VALUE_CANDIDATES, where, "value", "--value-column")
+    tcol = _pick_column(frame, time_column, TIME_CANDIDATES, where, "time", n["time"])
+    vcol = _pick_column(frame, value_column, VALUE_CANDIDATES, where, "value", n["value"])
     if tcol == vcol:
         raise InputError(f"{where}: the time and value columns are both {tcol!r}; name two different columns")
     if len(frame) < 2:
@@ -79,9 +89,10 @@ def load_history(
     return pd.Series(values, index=index, name="y")
 
 
-def _read_table(p: Path, where: str) -> pd.DataFrame:
+def _read_table(p: Path, where: str, path_name: str = "--history") -> pd.DataFrame:
     if not p.exists():
-        raise InputError(f"{where}: file not found; check the --history path")
+        raise InputError(f"{where}: file not found; check {'the ' if path_name.startswith('--') else ''}"
+                         f"{path_name}{' path' if path_name.startswith('--') else ''}")
     if p.is_dir():
         raise InputError(f"{where}: is a directory, not a history file")
     try:
@@ -342,5 +353,6 @@ def _check_complete(frame: pd.DataFrame, dest: str, finite: tuple[str, ...]) -> 
 
 
 __all__ = [
-    "MAX_VALUE", "TIME_CANDIDATES", "VALUE_CANDIDATES", "check_timezone", "load_history", "write_frame"
+    "CLI_NAMES", "MAX_VALUE", "TIME_CANDIDATES", "VALUE_CANDIDATES", "check_timezone", "load_history",
+    "write_frame",
 ]

@@ -109,3 +109,67 @@ def test_a_report_that_fails_midway_leaves_the_previous_report_whole(
     assert code == 2 and "rendering failed" in err
     assert {p.name: p.read_text() for p in out.iterdir()} == previous
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# -- item 12: odd input names the right culprit -------------------------------------------------------
+
+
+def test_simulate_start_zero_blames_start_not_the_cron_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import warnings
+
+    h = history(tmp_path / "ok.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning is a failure too
+        code, _, err = run(["simulate", "--trace", str(h), "--capacity-per-replica", "1", "--start", "0s"],
+                           capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "error: --start: 0s leaves no history" in err and "replica counts must be" not in err, err
+
+
+@pytest.mark.parametrize("flag", ["--startup", "--warmup-time", "--horizon"])
+def test_a_duration_flag_without_a_unit_is_an_error(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    h = history(tmp_path / "ok.csv")
+    argv = ["plan", "--history", str(h), "--capacity-per-replica", "1", "--output", str(tmp_path / "p.csv")]
+    code, _, err = run([*argv, flag, "2"], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{flag}: '2' has no unit" in err and "2s" in err, err
+
+
+def test_zero_needs_no_unit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    h = history(tmp_path / "ok.csv")
+    argv = ["plan", "--history", str(h), "--capacity-per-replica", "1", "--output", str(tmp_path / "p.csv")]
+    code, _, err = run([*argv, "--warmup-time", "0", "--quiet"], capsys)
+    assert code == 0, err
+
+
+def test_a_missing_trace_names_the_trace_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["simulate", "--trace", str(tmp_path / "nope.csv"), "--capacity-per-replica", "1"],
+                       capsys)
+    assert code == 2 and "check the --trace path" in err and "--history" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"timezone": "Mars/Olympus"}, "source.file.timezone"), ({"path": "nope.csv"}, "source.file.path")],
+    ids=["timezone", "path"],
+)
+def test_the_job_names_its_config_fields_not_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: dict[str, str], field: str
+) -> None:
+    import yaml
+
+    history(tmp_path / "h.csv")
+    cfg = tmp_path / "config.yaml"
+    source = {"path": "h.csv", **change}
+    cfg.write_text(yaml.safe_dump({
+        "source": {"kind": "file", "file": source},
+        "store": {"kind": "file", "file": {"path": "f.json"}},
+        "forecast": {"horizon": "6h", "interval": "1h", "history": "14d", "model": "seasonal_median"},
+    }))
+    code, _, err = run(["forecast-job", "--config", str(cfg), "--once"], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert field in err and "--timezone" not in err and "--history" not in err, err

@@ -379,13 +379,15 @@ def test_probes_listen_only_on_the_bind_address(kube_seeded: KubeApiServer, tmp_
     proc = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, env=env, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and proc.poll() is None:
             try:
                 requests.get(f"http://127.0.0.1:{health_port}/healthz", timeout=1)
+                requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1)
                 break
             except requests.ConnectionError:
                 time.sleep(0.2)
-        assert requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2).status_code == 200
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).status_code == 200
         for port in (health_port, metrics_port):
             with pytest.raises(requests.ConnectionError):
                 requests.get(f"http://{outside}:{port}/healthz", timeout=2)
