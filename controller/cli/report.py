@@ -33,6 +33,7 @@ from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import InputError, UserError
 from forecaster.series.io import load_history
 from forecaster.series.load import load_rate, load_series
+from forecaster.tempfiles import remove_stale
 
 
 def register(subparsers: Any) -> None:
@@ -147,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         )
         # Built in a staging directory next to --output, then moved in file by file, the page last: a report
         # that fails midway never leaves a mix of new and previous files (issue 10, item 11).
+        remove_stale(out.parent, out.name)  # a staging directory a killed run left behind
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
         try:
             build_report(

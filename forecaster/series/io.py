@@ -318,6 +318,9 @@ def write_frame(frame: pd.DataFrame, dest: str, *, finite: tuple[str, ...] = ())
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"{dest}: cannot write: directory {str(parent)!r} does not exist")
+    from forecaster.tempfiles import remove_stale
+
+    remove_stale(parent, target.name)  # left by a run killed between write and rename
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)

@@ -173,3 +173,27 @@ def test_the_job_names_its_config_fields_not_flags(
     code, _, err = run(["forecast-job", "--config", str(cfg), "--once"], capsys)
     assert code == 2 and err.count("\n") == 1, err
     assert field in err and "--timezone" not in err and "--history" not in err, err
+
+
+def test_stale_temp_files_of_csv_outputs_and_reports_are_removed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10, item 13, for the other atomic writers: CSV outputs and the report's staging directory."""
+    import os
+
+    from forecaster.series.io import write_frame
+
+    stale_csv = tmp_path / ".out.csv.k1ll3d00.tmp"
+    stale_csv.write_text("half")
+    stale_dir = tmp_path / ".rep.k1ll3d00.tmp"
+    stale_dir.mkdir()
+    (stale_dir / "plan.csv").write_text("half")
+    for p in (stale_csv, stale_dir):
+        os.utime(p, (0, 0))
+    write_frame(pd.DataFrame({"a": [1.0]}), str(tmp_path / "out.csv"))
+    assert not stale_csv.exists()
+    h = history(tmp_path / "ok.csv")
+    code, _, err = run(["report", "--history", str(h), "--capacity-per-replica", "1", "--simulate-days", "0",
+                        "--output", str(tmp_path / "rep")], capsys)
+    assert code == 0, err
+    assert not stale_dir.exists() and (tmp_path / "rep" / "index.html").exists()
