@@ -119,6 +119,8 @@ def decide(
     if now.tzinfo is None:
         raise ValueError("decide(): now must be timezone-aware")
     k = per_object(_SPANS, config, _Spans)
+    # Memory dated after now (the wall clock stepped back) counts as made now: see ControllerState.not_after.
+    state = state.not_after(now, hold_seconds=config.behavior.scale_down.stabilization_window_seconds)
     cap, head = config.capacity_per_replica, config.headroom
     current = state.replicas
     now_ns = now.value

@@ -62,6 +62,31 @@ class ControllerState:
             until, replicas = max(until, old[0]), max(replicas, old[1])
         return replace(self, restart_hold=(until, int(replicas)))
 
+    def not_after(self, now: pd.Timestamp, *, hold_seconds: int) -> ControllerState:
+        """The same memory with nothing dated after ``now``; ``self`` when nothing is.
+
+        A wall clock that steps back (an NTP correction, a resumed VM, a restart on a node whose clock is
+        behind) leaves recommendations and scale events dated "in the future". Counted as they are, they
+        would sit in every stabilisation window and rate-limit period until the clock caught up: a scale-up
+        frozen for as long as the jump. They count as made ``now`` instead (a scale-down waits one window,
+        scale events one period), and a restart hold ends at most ``hold_seconds`` from ``now``.
+        """
+        now_ns = now.value
+        hold = self.restart_hold
+        late_hold = hold is not None and hold[0].value > now_ns + hold_seconds * 1_000_000_000
+        if not late_hold and not any(t.value > now_ns for t, _ in self.recommendations) and not any(
+            t.value > now_ns for t, _ in self.scale_events
+        ):
+            return self
+        if late_hold and hold is not None:
+            hold = (now + pd.Timedelta(seconds=hold_seconds), hold[1])
+        return replace(
+            self,
+            recommendations=tuple((min(t, now), n) for t, n in self.recommendations),
+            scale_events=tuple((min(t, now), n) for t, n in self.scale_events),
+            restart_hold=hold,
+        )
+
     def forget_warmup(self, key: str) -> ControllerState:
         """The same state without ``key`` among the issued warm-ups (a call that failed may be retried)."""
         return replace(self, issued_warmups=tuple((k, t) for k, t in self.issued_warmups if k != key))

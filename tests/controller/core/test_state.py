@@ -46,3 +46,18 @@ def test_forget_warmup_and_with_replicas() -> None:
 def test_damaged_state_is_a_store_error(data: Any) -> None:
     with pytest.raises(StoreError, match="controller state: malformed"):
         ControllerState.from_dict(data)
+
+
+def test_memory_dated_after_now_is_redated_to_now() -> None:
+    """The wall clock stepped back an hour: recommendations and scale events dated 'in the future' count as
+    made now (so they hold a scale-down for one window, not an hour, and never freeze a scale-up), and a
+    restart hold ends at most one window from now."""
+    future = at(3600)
+    state = ControllerState(replicas=10, recommendations=((at(-30), 9), (future, 10)),
+                            scale_events=((future, 4),), restart_hold=(at(3900), 10))
+    out = state.not_after(at(0), hold_seconds=300)
+    assert out.recommendations == ((at(-30), 9), (at(0), 10))
+    assert out.scale_events == ((at(0), 4),)
+    assert out.restart_hold == (at(300), 10)
+    clean = ControllerState(replicas=3, recommendations=((at(-30), 3),))
+    assert clean.not_after(at(0), hold_seconds=300) is clean  # nothing to do: the same object
