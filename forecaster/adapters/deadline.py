@@ -102,7 +102,7 @@ def total_deadline(seconds: float, *, what: str = "request") -> Iterator[None]:
     watch.timer.start()
     try:
         yield
-    except (requests.exceptions.RequestException, OSError):
+    except Exception:  # requests, urllib3 (the Kubernetes client) or the socket itself
         if watch.finish():
             raise TotalTimeout(f"{what} did not complete within {seconds:g}s") from None
         raise
