@@ -188,8 +188,8 @@ class HealthState:
         """Readiness with its full ``reason`` (verbose view) and a one-word ``status`` (everyone else)."""
         with self._lock:
             self._ready, self._reason = ready, reason or ("ok" if ready else "not ready")
-            word = status or self._reason.split(":", 1)[0].split()[0]
-            self._status = word if word.replace("_", "").isalpha() else ("ok" if ready else "failed")
+            single = self._reason.replace("_", "").isalpha()  # already one word: acted, follower, ...
+            self._status = status or (self._reason if single else "ok" if ready else "not_ready")
 
     def live(self) -> tuple[bool, str]:
         with self._lock:
@@ -264,9 +264,11 @@ class HealthServer:
         host: str = "0.0.0.0",
         health_port: int = 8080,
         metrics_port: int = 9090,
+        settings: tuple[str, str] = ("controller.healthPort", "controller.metricsPort"),
     ) -> None:
         self.state, self.metrics, self.host = state, metrics, host
         self.health_port, self.metrics_port = health_port, metrics_port
+        self.settings = settings  # what an error about each port names
         self._servers: list[ThreadingHTTPServer] = []
 
     def _serve(
@@ -280,7 +282,7 @@ class HealthServer:
             why = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
             raise ConfigError(
                 f"{setting}: cannot listen on {self.host}:{port}: {why}; stop what holds it or set {setting} "
-                "(or controller.bindAddress) to a free one"
+                "to a free port"
             ) from None
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, args=(0.1,), name=f"http-{port}", daemon=True).start()
@@ -289,7 +291,7 @@ class HealthServer:
 
     def start(self) -> HealthServer:
         """Bind and serve in background threads; ports 0 pick free ports (see :attr:`ports`)."""
-        h, m = "controller.healthPort", "controller.metricsPort"
+        h, m = self.settings
         if self.health_port == self.metrics_port and self.health_port != 0:
             port = self._serve(self.health_port, self.state, self.metrics, f"{h}/{m}")
             self.health_port = self.metrics_port = port

@@ -205,3 +205,33 @@ def test_probe_bodies_are_a_status_word_unless_verbose_from_loopback(ready: bool
         assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).text == f"{word}\n"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(
+    ("ready", "reason", "word"),
+    [(True, "follower", "follower"), (True, "3 scalers, 0 failed, 0 invalid", "ok"),
+     (False, "caches not synced yet", "not_ready"),
+     (False, "forbidden: needs 'get' on 'leases'", "not_ready")],
+    ids=["one-word", "fleet-summary", "fleet-not-synced", "reason-only"],
+)
+def test_status_word_without_an_explicit_one(ready: bool, reason: str, word: str) -> None:
+    """Callers that give only a reason (the fleet reconciler) still show one word to anyone."""
+    state = HealthState()
+    state.set_ready(ready, reason)
+    assert state.status() == word
+
+
+def test_a_busy_port_names_the_setting_of_its_caller() -> None:
+    import socket
+
+    from forecaster.errors import ConfigError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        server = HealthServer(HealthState(), ControllerMetrics(), host="127.0.0.1", health_port=port,
+                              metrics_port=0, settings=("fleet.healthPort", "fleet.metricsPort"))
+        match = rf"fleet.healthPort: cannot listen on 127.0.0.1:{port}: .*in use"
+        with pytest.raises(ConfigError, match=match):
+            server.start()
