@@ -19,11 +19,12 @@ keyword arguments and leave ``target``/``load`` unset.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from typing import Annotated, Literal, Self
 
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from forecaster.configbase import Between, ConfigModel, Duration, Explain, NonEmptyStr, check, parse
 
@@ -31,6 +32,18 @@ SECTION = "controller"
 PolicyType = Literal["Pods", "Percent"]
 SelectPolicy = Literal["Max", "Min", "Disabled"]
 Port = Annotated[int, Explain("must be a TCP port in 1..65535"), Field(ge=1, le=65535)]
+
+
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"must be an IP address such as 0.0.0.0, :: or 127.0.0.1, got {value!r}") from None
+    return value
+
+
+BindAddress = Annotated[str, AfterValidator(_ip_address)]
+"""Where the probe and metrics servers listen (``bindAddress`` of the controller and of the fleet)."""
 
 
 class TargetConfig(ConfigModel):
@@ -296,7 +309,7 @@ class ControllerConfig(ConfigModel):
 
     capacity_per_replica: Annotated[float, Explain("must be a positive number of requests per second")] = (
         Field(
-            gt=0, description="Request rate one replica serves within its SLO.",
+            gt=0, description="Request rate one replica serves within its SLO (1e-06 to 1e+12).",
             json_schema_extra={"unit": "req/s"},
         )
     )
@@ -382,6 +395,23 @@ class ControllerConfig(ConfigModel):
     metrics_port: Port = Field(
         9090, description="Port of /metrics (Prometheus).", json_schema_extra={"unit": "port"},
     )
+    bind_address: BindAddress = Field(
+        "0.0.0.0",
+        description="IP address the /healthz, /readyz and /metrics servers listen on: 0.0.0.0 (every "
+        "interface, so the kubelet can probe and Prometheus scrape the pod), '::' for IPv6, or 127.0.0.1 to "
+        "serve only inside the pod (a proxy sidecar). Probe bodies are one status word either way; the "
+        "reasons are shown only to loopback clients asking with ?verbose (kubectl port-forward).",
+    )
+
+    @field_validator("capacity_per_replica")
+    @classmethod
+    def _meaningful_capacity(cls, value: float) -> float:
+        if not 1e-6 <= value <= 1e12:  # 1e-320 or 1e300 req/s: replica counts overflow (issue 10, item 11)
+            raise ValueError(
+                f"must be a positive number of requests per second, between 1e-06 and 1e+12 (beyond, replica "
+                f"counts stop meaning anything), got {value:g}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -490,4 +520,9 @@ class FleetConfig(ConfigModel):
     )
     metrics_port: Port = Field(
         9090, description="Port of /metrics (Prometheus).", json_schema_extra={"unit": "port"},
+    )
+    bind_address: BindAddress = Field(
+        "0.0.0.0",
+        description="IP address the /healthz, /readyz and /metrics servers listen on (see "
+        "controller.bindAddress).",
     )

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -94,7 +94,7 @@ class ControlLoop:
         self._last_reason: str | None = None
         self._paused = False
         self._clamped: int | None = None
-        self._state_lost = False  # the state store could not be read: seed the history before deciding
+        self._just_loaded = False  # memory (re)loaded: hold the current count for a scale-down window
         mode = config.target.mode if config.target is not None else "scale"
         self.hpa_mode = mode == "hpa"
         target = config.target
@@ -119,10 +119,14 @@ class ControlLoop:
         m.ticks.labels(outcome=result.outcome).inc()
         d.health.heartbeat()
         if result.outcome == "failed":
-            d.health.set_ready(False, "; ".join(result.faults) or "tick failed")
+            d.health.set_ready(False, "; ".join(result.faults) or "tick failed", status="failed")
         else:
             degraded = [f for f in result.faults if not f.startswith("events:")]
-            d.health.set_ready(True, ("degraded: " + "; ".join(degraded)) if degraded else result.outcome)
+            d.health.set_ready(
+                True,
+                ("degraded: " + "; ".join(degraded)) if degraded else result.outcome,
+                status="degraded" if degraded else result.outcome,
+            )
         m.last_tick.set(pd.Timestamp(now).timestamp())
         return result
 
@@ -157,9 +161,12 @@ class ControlLoop:
             # Nothing is ever written, so the target still shows the count from before the dry run. The live
             # controller would now be at its own last decision: decide from there, with the same memory.
             current = self.state.replicas
-        if self._state_lost:
-            self.state = self._hold_history(self.state, current, now)
-            self._state_lost = False
+        if self._just_loaded:
+            # Started, failed over or regained leadership: whatever was saved may be lost, old or missing
+            # what another replica did, so the count seen now is held for a whole scale-down window.
+            window = cfg.behavior.scale_down.stabilization_window_seconds
+            self.state = self.state.held_after_restart(current, now, window)
+            self._just_loaded = False
         state = self.state.with_replicas(current)
         decision = decide(forecast, observed, state, cfg, now)
         m.desired_replicas.set(decision.replicas)
@@ -268,9 +275,11 @@ class ControlLoop:
     def _load_state(self, faults: list[str]) -> ControllerState:
         """The persisted memory, or an empty one when there is none or it cannot be read.
 
-        An empty state is safe: the blind floors of decide() do not depend on it, and the scale-down
-        stabilisation window starts at this tick (a scale-down waits for a full window of recommendations).
+        Either way the first decision after it holds the current count for one full scale-down
+        stabilisation window (:meth:`ControllerState.held_after_restart`): a missing, unreadable or old
+        history must not allow a scale-down the real history would have held. Scale-ups are not delayed.
         """
+        self._just_loaded = True
         try:
             return self.deps.state_store.load() or ControllerState()
         except (OperationalError, OSError) as exc:
@@ -280,22 +289,7 @@ class ControlLoop:
                 "scale-down stabilisation window, and a warm-up already issued may be repeated",
                 self.deps.state_store.describe(),
             )
-            self._state_lost = True
             return ControllerState()
-
-    def _hold_history(self, state: ControllerState, current: int, now: pd.Timestamp) -> ControllerState:
-        """Stand in for the lost recommendation history: assume the current count was recommended.
-
-        Without it an empty history would allow an immediate scale-down that the real history might have
-        held. The stand-in sits just outside the scale-up stabilisation window (it never delays a scale-up)
-        and inside the scale-down window, so the current count is kept until that window has passed.
-        """
-        up_w = self.config.behavior.scale_up.stabilization_window_seconds
-        down_w = self.config.behavior.scale_down.stabilization_window_seconds
-        if down_w <= up_w:
-            return state
-        seed = (now - pd.Timedelta(seconds=up_w), int(current))
-        return replace(state, recommendations=(seed, *state.recommendations))
 
     def _read_forecast(self, now: pd.Timestamp, faults: list[str]) -> ForecastArtifact | None:
         try:

@@ -52,17 +52,28 @@ def parse_seconds(text: str | int | float) -> float:
 
 
 def parse_duration(
-    text: str | int | float, *, what: str = "duration", allow_zero: bool = False
+    text: str | int | float,
+    *,
+    what: str = "duration",
+    allow_zero: bool = False,
+    unit_required: bool | None = None,
 ) -> pd.Timedelta:
     """Parse ``'90s'``, ``'30m'``, ``'24h'``, ``'7d'``, ``'1w'`` or combinations like ``'1h30m'``.
 
-    A bare number is read as seconds. Raises :class:`UserError` naming ``what`` on bad syntax or a value
-    that is not positive (zero is accepted when ``allow_zero``).
+    A bare number is read as seconds in config files; on the command line (``unit_required``, by default
+    when ``what`` is a ``--flag``) a bare number other than 0 is an error, since ``--startup 2`` is as likely
+    meant as minutes. Raises :class:`UserError` naming ``what`` on bad syntax or a value that is not
+    positive (zero is accepted when ``allow_zero``).
     """
+    if unit_required is None:
+        unit_required = what.startswith("--")
     try:
         seconds = parse_seconds(text)
     except ValueError as exc:
         raise UserError(f"{what}: {exc}") from None
+    bare = str(text).strip()
+    if unit_required and isinstance(text, str) and re.fullmatch(r"\d+(?:\.\d+)?", bare) and seconds != 0:
+        raise UserError(f"{what}: {text!r} has no unit; write it with one, e.g. {bare}s, {bare}m or {bare}h")
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise UserError(f"{what}: must be {'zero or ' if allow_zero else ''}positive, got {text!r}")
     return pd.Timedelta(seconds=seconds)
@@ -90,7 +101,10 @@ def format_seconds(seconds: float) -> str:
 
 def format_duration(td: pd.Timedelta) -> str:
     """Format a timedelta the way :func:`parse_duration` reads it (``'1h30m'``, ``'7d'``)."""
-    total = round(pd.Timedelta(td).total_seconds())
+    exact = pd.Timedelta(td).total_seconds()
+    total = round(exact)
+    if exact != total and abs(exact) < 60:
+        return format_seconds(exact)  # 0.4s, 2.5s: rounding would misstate a short timeout ("after 0s")
     if total == 0:
         return "0s"
     out = []

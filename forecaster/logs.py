@@ -1,4 +1,8 @@
-"""Logging set-up, called once by the CLI (never at import time): plain text or JSON lines on stderr."""
+"""Logging set-up, called once by the CLI (never at import time): plain text or JSON lines on stderr.
+
+Every line is redacted on the way out (credentials in URLs and headers, secrets the product read), whoever
+logged it: our adapters, the Kubernetes client, urllib3 or a traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,20 @@ import sys
 import time
 from typing import Any
 
+from forecaster.redact import redact
+
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
+class TextFormatter(logging.Formatter):
+    """``time level logger: message``, redacted (:func:`forecaster.redact.redact`) like every line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, msg and any ``extra=`` fields."""
+    """One JSON object per line: ts, level, logger, msg and any ``extra=`` fields; redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -20,13 +33,14 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
         }
         for k, v in record.__dict__.items():
             if k not in _RESERVED and not k.startswith("_"):
-                out[k] = v if isinstance(v, str | int | float | bool | type(None)) else str(v)
+                plain = isinstance(v, int | float | bool | type(None))
+                out[k] = v if plain else redact(str(v))
         if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
+            out["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(out)
 
 
@@ -35,7 +49,7 @@ def setup_logging(level: str = "WARNING", *, json_lines: bool = False) -> None:
     handler.setFormatter(
         JsonFormatter()
         if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

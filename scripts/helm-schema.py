@@ -391,7 +391,20 @@ schema: Schema = {
         ),
         "networkPolicy": obj(
             "NetworkPolicy.",
-            {"enabled": b(""), "ingressFrom": arr(""), "egress": arr(""), "warmupEgressTo": arr("")},
+            {
+                "enabled": b(""),
+                "ingressFrom": arr(""),
+                "restrictEgress": b("Restrict egress to the named destinations."),
+                "dnsEgressTo": arr("DNS peers."),
+                "apiServerEgressTo": arr("API server peers."),
+                "apiServerPorts": {
+                    "type": "array", "description": "API server ports.",
+                    "items": {"type": "integer", "minimum": 1, "maximum": 65535},
+                },
+                "prometheusEgressTo": arr("Prometheus peers."),
+                "warmupEgressTo": arr("Warm-up peers."),
+                "egress": arr("Extra egress rules."),
+            },
         ),
         "prometheusAuth": obj(
             "Prometheus credentials from Secrets.",

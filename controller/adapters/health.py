@@ -14,11 +14,18 @@ SRE's dashboards and alerts read ``/metrics``. So:
   by kind, from a private registry (no global state, several instances per process in tests). Names carry
   their unit (``_seconds``, ``_requests_per_second``) and pass ``promtool check metrics``.
 
+The probes are unauthenticated, so their bodies are one status word (``acted``, ``degraded``, ``failed``,
+``ok``, ``stale``, ...): the reasons name internal URLs, the PromQL and RBAC gaps (issue 10, item 9). The
+reasons above are shown, redacted, only with ``?verbose`` to a client on the loopback interface, which is
+where ``kubectl port-forward`` connects from. The servers listen on ``controller.bindAddress``.
+
 Probes and metrics can share one port or use two (``healthPort`` / ``metricsPort``).
 """
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+
+from forecaster.errors import ConfigError
+from forecaster.redact import redact
 
 PREFIX = "recharge_autoscaler"
 
@@ -168,14 +178,18 @@ class HealthState:
         self._beat: float | None = None
         self._ready = False
         self._reason = "no tick completed yet"
+        self._status = "starting"
 
     def heartbeat(self) -> None:
         with self._lock:
             self._beat = self.clock()
 
-    def set_ready(self, ready: bool, reason: str = "") -> None:
+    def set_ready(self, ready: bool, reason: str = "", *, status: str | None = None) -> None:
+        """Readiness with its full ``reason`` (verbose view) and a one-word ``status`` (everyone else)."""
         with self._lock:
             self._ready, self._reason = ready, reason or ("ok" if ready else "not ready")
+            single = self._reason.replace("_", "").isalpha()  # already one word: acted, follower, ...
+            self._status = status or (self._reason if single else "ok" if ready else "not_ready")
 
     def live(self) -> tuple[bool, str]:
         with self._lock:
@@ -189,6 +203,21 @@ class HealthState:
     def ready(self) -> tuple[bool, str]:
         with self._lock:
             return self._ready, self._reason
+
+    def status(self) -> str:
+        """The one-word readiness status shown to any client."""
+        with self._lock:
+            return self._status
+
+
+def verbose_allowed(client_address: str) -> bool:
+    """Only a client on the loopback interface (``kubectl port-forward``, a shell in the pod) sees reasons."""
+    try:
+        addr = ipaddress.ip_address(client_address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return bool(addr.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -207,13 +236,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
+        verbose = "verbose" in query.split("&") and verbose_allowed(str(self.client_address[0]))
         if path in ("/healthz", "/livez") and self.state is not None:
             ok, why = self.state.live()
-            self._send(200 if ok else 503, f"{why}\n".encode())
+            word = why if why in ("ok", "starting") else "stale"
+            self._send(200 if ok else 503, f"{redact(why) if verbose else word}\n".encode())
         elif path == "/readyz" and self.state is not None:
             ok, why = self.state.ready()
-            self._send(200 if ok else 503, f"{why}\n".encode())
+            self._send(200 if ok else 503, f"{redact(why) if verbose else self.state.status()}\n".encode())
         elif path == "/metrics" and self.metrics is not None:
             self._send(200, self.metrics.render(), CONTENT_TYPE_LATEST)
         else:
@@ -233,14 +264,26 @@ class HealthServer:
         host: str = "0.0.0.0",
         health_port: int = 8080,
         metrics_port: int = 9090,
+        settings: tuple[str, str] = ("controller.healthPort", "controller.metricsPort"),
     ) -> None:
         self.state, self.metrics, self.host = state, metrics, host
         self.health_port, self.metrics_port = health_port, metrics_port
+        self.settings = settings  # what an error about each port names
         self._servers: list[ThreadingHTTPServer] = []
 
-    def _serve(self, port: int, state: HealthState | None, metrics: ControllerMetrics | None) -> int:
+    def _serve(
+        self, port: int, state: HealthState | None, metrics: ControllerMetrics | None, setting: str
+    ) -> int:
         handler = type("Handler", (_Handler,), {"state": state, "metrics": metrics})
-        httpd = ThreadingHTTPServer((self.host, port), handler)
+        try:
+            httpd = ThreadingHTTPServer((self.host, port), handler)
+        except OSError as exc:
+            self.stop()  # a server already started for the other port
+            why = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+            raise ConfigError(
+                f"{setting}: cannot listen on {self.host}:{port}: {why}; stop what holds it or set {setting} "
+                "to a free port"
+            ) from None
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, args=(0.1,), name=f"http-{port}", daemon=True).start()
         self._servers.append(httpd)
@@ -248,11 +291,13 @@ class HealthServer:
 
     def start(self) -> HealthServer:
         """Bind and serve in background threads; ports 0 pick free ports (see :attr:`ports`)."""
+        h, m = self.settings
         if self.health_port == self.metrics_port and self.health_port != 0:
-            self.health_port = self.metrics_port = self._serve(self.health_port, self.state, self.metrics)
+            port = self._serve(self.health_port, self.state, self.metrics, f"{h}/{m}")
+            self.health_port = self.metrics_port = port
         else:
-            self.health_port = self._serve(self.health_port, self.state, None)
-            self.metrics_port = self._serve(self.metrics_port, None, self.metrics)
+            self.health_port = self._serve(self.health_port, self.state, None, h)
+            self.metrics_port = self._serve(self.metrics_port, None, self.metrics, m)
         return self
 
     @property

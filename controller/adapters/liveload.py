@@ -59,7 +59,7 @@ class PrometheusLoad:
                 )
                 self._warned_untimed = True
             sampled = evaluated
-        return ObservedLoad(rate=value, sampled_at=sampled)
+        return ObservedLoad(rate=_rate(value, self.describe()), sampled_at=sampled)
 
 
 def _value_and_time(raw: Any, at: pd.Timestamp) -> tuple[float, pd.Timestamp]:
@@ -94,11 +94,29 @@ class FileLoad:
         from forecaster.series.io import load_history
 
         try:
-            series = load_history(self.path, time_column=self.time_column, value_column=self.value_column)
+            series = load_history(
+                self.path,
+                time_column=self.time_column,
+                value_column=self.value_column,
+                names={"path": "controller.load.path", "time": "controller.load.timeColumn",
+                       "value": "controller.load.valueColumn"},
+            )
         except AutoscalerError as exc:
             raise SourceError(f"live load file: {exc}") from None
         series = series.dropna()
         series = series[series.index <= pd.Timestamp(now)]
         if series.empty:
             raise SourceError(f"{self.path}: no load sample at or before {pd.Timestamp(now).isoformat()}")
-        return ObservedLoad(rate=float(series.iloc[-1]), sampled_at=pd.Timestamp(series.index[-1]))
+        return ObservedLoad(
+            rate=_rate(float(series.iloc[-1]), self.describe()), sampled_at=pd.Timestamp(series.index[-1])
+        )
+
+
+def _rate(value: float, where: str) -> float:
+    """A request rate, or SourceError: a negative rate is a broken query or counter, not a quiet minute."""
+    if value < 0:
+        raise SourceError(
+            f"{where}: live load sample is {value:g} req/s; a rate cannot be negative (check the query, e.g. "
+            "rate() over a counter, not delta() over a gauge)"
+        )
+    return value

@@ -13,8 +13,13 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+
+from forecaster.adapters import redirects
+from forecaster.adapters.deadline import install, total_deadline
+from forecaster.redact import redact, remember
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +42,8 @@ class HttpWarmupClient:
     ) -> None:
         self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
         self.headers = dict(headers or {})
-        self.session = session or requests.Session()
+        remember(urlsplit(url).password, *self.headers.values())
+        self.session = install(session or requests.Session())
         self.sleep = sleep
         self.successes = 0
         self.failures = 0
@@ -49,7 +55,7 @@ class HttpWarmupClient:
         return cls(str(warmup.url), timeout=float(warmup.timeout), retries=int(warmup.retries), **kwargs)
 
     def describe(self) -> str:
-        return f"warm-up POST {self.url}"
+        return f"warm-up POST {redact(self.url)}"
 
     def warm(self, key: str, replicas: int, reason: str) -> bool:
         body = {"replicas": int(replicas), "reason": reason, "key": key}
@@ -57,20 +63,29 @@ class HttpWarmupClient:
         problem = ""
         for attempt in range(self.retries + 1):
             try:
-                resp = self.session.post(self.url, json=body, headers=headers, timeout=self.timeout)
+                with total_deadline(self.timeout, what="warm-up call"):  # the whole call, not each read
+                    resp = self.session.post(
+                        self.url, json=body, headers=headers, timeout=self.timeout, allow_redirects=False
+                    )
             except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = redact(f"{type(exc).__name__}: {exc}")
             else:
                 if 200 <= resp.status_code < 300:
                     self.successes += 1
                     log.info("warm-up %s delivered (replicas=%d, reason=%s)", key, replicas, reason)
                     return True
-                problem = f"HTTP {resp.status_code}: {resp.text[:200]}"
+                problem = redact(f"HTTP {resp.status_code}: {resp.text[:200]}")
+                if redirects.is_redirect(resp):  # the body would go to wherever it points: never followed
+                    problem = (
+                        f"{redirects.describe(resp)} not followed (a warm-up is never re-sent elsewhere); "
+                        "set controller.warmup.url to the final address"
+                    )
+                    break
                 if resp.status_code not in _RETRY_STATUS:
                     break  # the service rejected the request itself; repeating it will not help
             if attempt < self.retries:
                 self.sleep(self.backoff * (2**attempt))
         self.failures += 1
         self.last_error = problem
-        log.warning("warm-up %s to %s failed: %s", key, self.url, problem)
+        log.warning("warm-up %s to %s failed: %s", key, redact(self.url), problem)
         return False

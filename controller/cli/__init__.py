@@ -108,7 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except AutoscalerError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        from forecaster.redact import redact
+
+        print(redact(f"{PROG} {args.command}: error: {exc}"), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)

@@ -44,6 +44,7 @@ def add_history_arguments(
     """``--history FILE`` (or ``flag``), ``--counts``, the column flags and ``--timezone``."""
     group = parser.add_argument_group("history")
     group.add_argument(flag, metavar="FILE", required=required, dest="history", help=help)
+    parser.set_defaults(history_flag=flag)  # messages about the file name the flag it came from
     group.add_argument(
         "--counts", action="store_true",
         help="values are request counts per interval, not per-second rates (divided by the interval)",
@@ -107,6 +108,7 @@ def history_spec(args: argparse.Namespace) -> HistorySpec:
         value_column=getattr(args, "value_column", None),
         timezone=getattr(args, "timezone", None) or "UTC",
         counts=bool(getattr(args, "counts", False)),
+        flag=getattr(args, "history_flag", None) or "--history",
     )
 
 

@@ -127,8 +127,10 @@ def _forever(controller: Any, fleet: FleetConfig) -> None:
 
     deps = controller.deps
     metrics: ControllerMetrics = deps.metrics
-    server = HealthServer(deps.health, metrics, health_port=fleet.health_port,
-                          metrics_port=fleet.metrics_port).start()
+    server = HealthServer(
+        deps.health, metrics, host=fleet.bind_address, health_port=fleet.health_port,
+        metrics_port=fleet.metrics_port, settings=("fleet.healthPort", "fleet.metricsPort"),
+    ).start()
     jobs = [PeriodicJob("fleet", lambda: controller.tick(pd.Timestamp.now(tz="UTC")), float(fleet.interval),
                         at_start=True)]
     if deps.lock is not None:

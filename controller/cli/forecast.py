@@ -175,7 +175,8 @@ def forecast_command(args: argparse.Namespace) -> int:
         progress.stage("backtesting the models")
         _, result = _run(args, progress=progress)
     columns = ["ds", "yhat", "yhat_lower", "yhat_upper", "peak_upper"]
-    write_frame(round_values(result.frame[columns], digits=args.digits), args.output)
+    frame = round_values(result.frame[columns], digits=args.digits)
+    write_frame(frame, args.output, finite=tuple(columns[1:]))
     if not args.quiet:
         print_summary(result, time.perf_counter() - t0, sys.stderr)
     return 0

@@ -67,7 +67,8 @@ def run_plan(args: argparse.Namespace) -> int:
         frame, decisions = build_plan(
             artifact, config, initial_replicas=args.initial_replicas, progress=progress.step
         )
-    write_frame(round_values(frame, VALUE_COLUMNS), args.output)
+    numbers = ("replicas", "yhat", "yhat_lower", "yhat_upper", "peak_upper", "need", "requested")
+    write_frame(round_values(frame, VALUE_COLUMNS), args.output, finite=numbers)
     if not args.quiet:
         from controller.cli.forecast import print_summary
 

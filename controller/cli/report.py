@@ -7,6 +7,9 @@ plan is the plan ``plan`` writes for the same history and flags. Scenarios use `
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import InputError, UserError
 from forecaster.series.io import load_history
 from forecaster.series.load import load_rate, load_series
+from forecaster.tempfiles import remove_stale
 
 
 def register(subparsers: Any) -> None:
@@ -142,9 +146,18 @@ def run(args: argparse.Namespace) -> int:
             timezone=spec.timezone, source=args.history, price=price, currency=(args.currency or "").strip(),
             quota=args.quota_tps, scenarios=_scenarios(args, growth, events, artifact),
         )
-        build_report(
-            out, rate=rate, result=result, artifact=artifact, cfg=cfg, options=options, series=series,
-            sim=sim, progress=lambda what, done, total: progress.step(done, total, what),
-        )
+        # Built in a staging directory next to --output, then moved in file by file, the page last: a report
+        # that fails midway never leaves a mix of new and previous files (issue 10, item 11).
+        remove_stale(out.parent, out.name)  # a staging directory a killed run left behind
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+        try:
+            build_report(
+                staging, rate=rate, result=result, artifact=artifact, cfg=cfg, options=options, series=series,
+                sim=sim, progress=lambda what, done, total: progress.step(done, total, what),
+            )
+            for f in sorted(staging.iterdir(), key=lambda p: p.name == "index.html"):
+                os.replace(f, out / f.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     print(f"report written to {out / 'index.html'}")
     return 0

@@ -130,9 +130,9 @@ def live_load_connection(pcfg: PrometheusConfig, interval: float) -> PrometheusC
     The forecast job's history queries may wait and retry (30 s timeout, 3 retries by default); the live
     load may not: a hung Prometheus would stretch every tick to minutes and delay scale-ups. A tick makes
     up to two instant queries (the value and its ``timestamp()``, see :class:`PrometheusLoad`). Each attempt
-    gets at most a fifth of the interval (connect + read), with at most one retry after at most a twentieth
-    of the interval (and at most 1 s), so the worst case is 0.9 x interval and an unreachable Prometheus
-    yields "load missing" (no scale-down) within the tick.
+    gets at most a fifth of the interval in all (connect and the whole reply), with at most one retry after
+    at most a twentieth of the interval (and at most 1 s), so the worst case is 0.9 x interval and an
+    unreachable Prometheus yields "load missing" (no scale-down) within the tick.
     """
     budget = interval / 5
     connect = min(float(pcfg.connect_timeout), budget / 2)
@@ -208,12 +208,17 @@ def _now() -> pd.Timestamp:
     return pd.Timestamp.now(tz="UTC")
 
 
-def run_forever(loop: ControlLoop, *, stop: threading.Event, health_port: int, metrics_port: int) -> None:
-    """Tick every ``interval`` until ``stop`` is set, serving probes and metrics; then release the lease."""
+def run_forever(
+    loop: ControlLoop, *, stop: threading.Event, health_port: int, metrics_port: int, host: str = "0.0.0.0"
+) -> None:
+    """Tick every ``interval`` until ``stop`` is set, serving probes and metrics; then release the lease.
+
+    A port that cannot be bound is a :class:`ConfigError` naming the port and its setting.
+    """
     from controller.adapters.scheduler import PeriodicJob, PeriodicJobs
 
     server = HealthServer(
-        loop.deps.health, loop.deps.metrics, health_port=health_port, metrics_port=metrics_port
+        loop.deps.health, loop.deps.metrics, host=host, health_port=health_port, metrics_port=metrics_port
     ).start()
     tick = float(loop.config.interval)
     jobs = [PeriodicJob("control-loop", lambda: loop.tick(_now()), tick, at_start=True)]
@@ -266,6 +271,8 @@ def main(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    run_forever(loop, stop=stop, health_port=cfg.health_port, metrics_port=cfg.metrics_port)
+    run_forever(
+        loop, stop=stop, health_port=cfg.health_port, metrics_port=cfg.metrics_port, host=cfg.bind_address
+    )
     sys.stdout.flush()
     return 0

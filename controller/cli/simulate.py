@@ -184,6 +184,13 @@ def run(args: argparse.Namespace) -> int:
     rate = load_rate(history_spec(args))
     start = split_start(rate, args.start)
     history, window = rate[rate.index < start], rate[rate.index >= start]
+    learners = [n for n in names if n == "predictive" or (n == "cron" and not args.cron)]
+    if learners and history.dropna().empty:
+        raise UserError(
+            f"--start: {args.start} leaves no history before the simulated window, and the "
+            f"{' and '.join(learners)} {'policy learns' if len(learners) == 1 else 'policies learn'} from "
+            "it; start later (e.g. --start 7d), give --cron, or leave them out with --policy"
+        )
     step = parse_duration(args.step, what="--step") if args.step else None
     trace = make_trace(window, step=step, where=args.history)
     results: list[SimResult] = []

@@ -75,6 +75,7 @@ from controller.core.outcome import (
     OBSERVED_MISSING,
     OBSERVED_STALE,
     REACTIVE,
+    RESTART_HOLD,
     STALE_FORECAST,
     TOO_FEW,
     TOO_MANY,
@@ -95,7 +96,7 @@ from forecaster.artifact import ForecastArtifact
 __all__ = [
     "BLIND_HOLD", "DOWN_LIMIT", "DOWN_STABILIZED", "FORECAST_EXHAUSTED", "FORECAST_MISSED",
     "FORECAST_PARTIAL", "FORECAST_PEAK", "HEADROOM", "MAX_EXCEEDED", "NO_DATA", "NO_FORECAST",
-    "OBSERVED_FLOOR", "OBSERVED_MISSING", "OBSERVED_STALE", "RAMP_ANTICIPATION", "REACTIVE",
+    "OBSERVED_FLOOR", "OBSERVED_MISSING", "OBSERVED_STALE", "RAMP_ANTICIPATION", "REACTIVE", "RESTART_HOLD",
     "STALE_FORECAST", "TOO_FEW", "TOO_MANY", "UP_LIMIT", "UP_STABILIZED", "WITHIN_TOLERANCE",
     "ControllerState", "Decision", "Mode", "Step", "decide", "replicas_for",
 ]
@@ -118,6 +119,8 @@ def decide(
     if now.tzinfo is None:
         raise ValueError("decide(): now must be timezone-aware")
     k = per_object(_SPANS, config, _Spans)
+    # Memory dated after now (the wall clock stepped back) counts as made now: see ControllerState.not_after.
+    state = state.not_after(now, hold_seconds=config.behavior.scale_down.stabilization_window_seconds)
     cap, head = config.capacity_per_replica, config.headroom
     current = state.replicas
     now_ns = now.value
@@ -129,7 +132,7 @@ def decide(
     obs_need: int | None = None
     if observed is None:
         tr.note(OBSERVED_MISSING, "no live load sample: using the forecast only, no scale-down", warning=True)
-    elif not math.isfinite(float(observed.rate)):
+    elif not math.isfinite(float(observed.rate)) or observed.rate < 0:
         tr.note(OBSERVED_MISSING, text("live load sample is {!r}, not a rate: using the forecast only, no "
                                        "scale-down", observed.rate), warning=True)
     elif now_ns - _ns(observed.sampled_at) > config.load_max_age_ns:
@@ -139,7 +142,7 @@ def decide(
             warning=True,
         )
     else:
-        obs_rate = max(0.0, float(observed.rate))
+        obs_rate = float(observed.rate)
         obs_need = replicas_for(obs_rate, cap, head)
 
     # 2. Demand from the forecast (level-corrected from the live load), or reactive scaling without one.
@@ -222,6 +225,18 @@ def decide(
             if t_ns > down_cut and r > down_rec:
                 down_rec = r
     recs = old_recs if len(kept) == len(old_recs) else tuple(kept)
+    # After a restart the replicas seen then count as recommended for a whole scale-down window (the loop
+    # sets the hold; see ControllerState.held_after_restart). Scale-down only: the scale-up window ignores it.
+    restart = state.restart_hold
+    if restart is not None:
+        if now_ns >= restart[0].value:
+            restart = None
+        elif restart[1] > down_rec:
+            down_rec = restart[1]
+            if current is not None and desired < current:
+                tr.note(RESTART_HOLD, text(
+                    "restarted or regained leadership: {} replicas count as recommended until {:%H:%M:%S}",
+                    restart[1], restart[0]))
     value = desired
     if current is not None:
         value = stabilized(value, current, up_rec, down_rec, config, tr)
@@ -295,6 +310,7 @@ def decide(
         level=lv.log,
         level_at=lv.at,
         level_since=lv.since,
+        restart_hold=restart,
     )
     setter = tr.setter
     return Decision(

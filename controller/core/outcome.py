@@ -29,8 +29,8 @@ from forecaster.durations import format_duration
 __all__ = [
     "BLIND_HOLD", "FORECAST_EXHAUSTED", "FORECAST_MISSED", "FORECAST_PARTIAL", "FORECAST_PEAK", "HEADROOM",
     "MAX_EXCEEDED", "NO_DATA", "NO_FORECAST", "OBSERVED_FLOOR", "OBSERVED_MISSING", "OBSERVED_STALE",
-    "REACTIVE", "STALE_FORECAST", "TOO_FEW", "TOO_MANY", "Decision", "Mode", "exhausted_message",
-    "partial_message", "peak_message", "stale_forecast_message", "stale_load_message",
+    "REACTIVE", "RESTART_HOLD", "STALE_FORECAST", "TOO_FEW", "TOO_MANY", "Decision", "Mode",
+    "exhausted_message", "partial_message", "peak_message", "stale_forecast_message", "stale_load_message",
 ]
 
 Mode = Literal["predictive", "reactive", "hold"]
@@ -51,6 +51,7 @@ TOO_FEW = "TooFewReplicas"
 TOO_MANY = "TooManyReplicas"
 MAX_EXCEEDED = "MaxCapacityExceeded"
 BLIND_HOLD = "NoScaleDownWhileBlind"
+RESTART_HOLD = "RestartHold"
 
 
 @deferred_fields("message", "window_end")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from forecaster.configbase import ConfigModel, NonEmptyStr
 from forecaster.errors import SourceError
@@ -34,6 +34,18 @@ class FileSourceConfig(ConfigModel):
         "UTC", description="Zone of zone-less timestamps in the file (IANA name, e.g. Asia/Jakarta)."
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from forecaster.errors import UserError
+        from forecaster.series.io import check_timezone
+
+        try:
+            check_timezone(value, what="timezone")
+        except UserError as exc:  # the field path is added by the config model
+            raise ValueError(str(exc).removeprefix("timezone: ")) from None
+        return value
+
 
 class FileSource:
     """Implements ``forecaster.ports.HistorySource`` over a file; re-reads it when it changes on disk."""
@@ -49,12 +61,17 @@ class FileSource:
         self.time_column = time_column
         self.value_column = value_column
         self.timezone = timezone
+        self.names = {"path": "--history", "time": "--time-column", "value": "--value-column"}
         self._stamp: tuple[int, int] | None = None
         self._data: pd.Series | None = None
 
     @classmethod
     def from_config(cls, cfg: FileSourceConfig) -> FileSource:
-        return cls(cfg.path, cfg.time_column, cfg.value_column, cfg.timezone)
+        src = cls(cfg.path, cfg.time_column, cfg.value_column, cfg.timezone)
+        p = "source.file"
+        src.names = {"path": f"{p}.path", "time": f"{p}.timeColumn", "value": f"{p}.valueColumn",
+                     "timezone": f"{p}.timezone"}
+        return src
 
     def describe(self) -> str:
         return f"file {self.path}"
@@ -73,6 +90,7 @@ class FileSource:
                 time_column=self.time_column,
                 value_column=self.value_column,
                 timezone=self.timezone,
+                names=self.names,
             )
             data = data.sort_index()
             self._data, self._stamp = data, stamp

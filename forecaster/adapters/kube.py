@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+CALL_DEADLINE = 30.0
+"""Seconds one API call attempt may take in all (connect, send, the whole reply)."""
 
 
 class KubeError(OperationalError):
@@ -66,20 +68,32 @@ def call_api(
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
     hint: str = "check controller.target",
+    deadline: float | None = CALL_DEADLINE,
 ) -> T:
     """Run one API call, mapping failures to :class:`KubeError` subclasses with actionable messages.
 
     ``resource`` is the RBAC resource (``deployments/scale``); ``verb`` the RBAC verb (``patch``). 409 is
     raised as :class:`KubeConflict` at once (the caller re-reads); 429, 5xx and transport errors are retried
-    ``retries`` times with exponential back-off.
+    ``retries`` times with exponential back-off. Each attempt, body included, ends within ``deadline``
+    seconds in total, however slowly the server answers (clients from :func:`load_api_client`;
+    ``_request_timeout`` bounds each read only).
     """
     from kubernetes.client.exceptions import ApiException
+    from urllib3.response import BaseHTTPResponse
+
+    from forecaster.adapters.deadline import total_deadline
 
     what = f"{resource} {namespace}/{name}" if name else f"{resource} in namespace {namespace}"
     last = ""
     for attempt in range(retries + 1):
         try:
-            return fn()
+            if deadline is None:
+                return fn()
+            with total_deadline(deadline, what=f"{verb} {what}"):
+                out = fn()
+                if isinstance(out, BaseHTTPResponse):
+                    out.data  # noqa: B018  (a _preload_content=False body is read here, inside the deadline)
+                return out
         except ApiException as exc:
             status, msg = int(exc.status or 0), server_message(exc)
             if status in (401, 403):
@@ -130,6 +144,8 @@ def load_api_client(
     """
     from kubernetes import client, config
 
+    from forecaster.adapters.deadline import install
+
     cfg = client.Configuration()
     try:
         if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
@@ -142,7 +158,9 @@ def load_api_client(
             f"{where}: cannot load Kubernetes credentials ({exc}); {advice}"
         ) from None
     cfg.retries = False
-    return client.ApiClient(cfg)
+    api = client.ApiClient(cfg)
+    install(api.rest_client.pool_manager)  # call_api's total deadline can end a call that drips
+    return api
 
 
 def read_json(response: Any) -> dict[str, Any]:

@@ -28,10 +28,14 @@ from urllib.parse import urlsplit
 import pandas as pd
 import requests
 
+from forecaster import budget
+from forecaster.adapters import redirects
+from forecaster.adapters.deadline import install, total_deadline
 from forecaster.adapters.prometheus_config import PrometheusConfig
 from forecaster.adapters.prometheus_config import safe_url as _safe_url
 from forecaster.durations import format_duration
 from forecaster.errors import ConfigError, SourceError
+from forecaster.redact import redact, remember
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,7 @@ class _SecretFile:
             raise ConfigError(f"{self.what}: cannot read {self.path} ({exc.strerror})") from None
         if not self._value:
             raise ConfigError(f"{self.what}: {self.path} is empty")
+        remember(self._value)  # redacted from every log line and error from now on
         return self._value
 
 
@@ -87,7 +92,7 @@ class PrometheusSource:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.cfg = cfg
-        self._session = session or requests.Session()
+        self._session = redirects.same_host_only(install(session or requests.Session()))
         self._sleep = sleep
         self._jitter = jitter
         self._token = (
@@ -101,6 +106,7 @@ class PrometheusSource:
             else None
         )
         self._base = cfg.url.rstrip("/")
+        remember(urlsplit(cfg.url).password, *cfg.headers.values())
         self.last_report: SourceReport | None = None
         if cfg.insecure_skip_verify:
             log.warning(
@@ -237,9 +243,7 @@ class PrometheusSource:
         return out
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets():
-            text = text.replace(secret, "<redacted>")
-        return text
+        return redact(text, self._secrets())
 
     def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         cfg = self.cfg
@@ -254,25 +258,33 @@ class PrometheusSource:
         for attempt in range(attempts):
             if attempt:
                 delay = min(cfg.max_backoff, cfg.backoff * 2 ** (attempt - 1))
-                delay = delay / 2 + delay / 2 * self._jitter()
+                delay = budget.cap(delay / 2 + delay / 2 * self._jitter())
                 log.warning("%s: %s; retry %d/%d in %.1fs", _safe_url(url), last, attempt, cfg.retries, delay)
                 self._sleep(delay)
-            try:
-                resp = self._session.get(
-                    url,
-                    params=params,
-                    headers=self._headers(),
-                    auth=auth,
-                    verify=verify,
-                    timeout=(cfg.connect_timeout, cfg.timeout),
+            total = budget.cap(float(cfg.timeout))  # never past the forecast run's own deadline
+            if total <= 0:
+                why = f"{last}; " if last else ""
+                raise SourceError(
+                    f"{_safe_url(url)}: {why}the run's time budget (schedule.runTimeout) is used up; the "
+                    "last good forecast is kept"
                 )
+            try:
+                with total_deadline(total, what=_safe_url(url)):
+                    resp = self._session.get(
+                        url,
+                        params=params,
+                        headers=self._headers(),
+                        auth=auth,
+                        verify=verify,
+                        timeout=(min(cfg.connect_timeout, total), total),
+                    )
             except requests.exceptions.SSLError as exc:
                 raise SourceError(
                     f"{_safe_url(url)}: TLS error ({self._redact(_short(exc))}); "
                     "set source.prometheus.caFile to the CA bundle that signs the server"
                 ) from None
             except requests.exceptions.Timeout:
-                last = f"timed out after {format_duration(pd.Timedelta(seconds=cfg.timeout))}"
+                last = f"timed out after {format_duration(pd.Timedelta(seconds=total))}"
                 continue
             except requests.exceptions.ConnectionError as exc:
                 last = f"connection failed ({self._redact(_short(exc))})"
@@ -282,6 +294,11 @@ class PrometheusSource:
             if resp.status_code in _RETRY_STATUS:
                 last = f"HTTP {resp.status_code}{self._error_detail(resp)}"
                 continue
+            if redirects.is_redirect(resp):  # only a redirect to another host gets here (not followed)
+                raise SourceError(
+                    f"{_safe_url(url)}: {redirects.describe(resp)} not followed (another host must not get "
+                    "the credentials and headers); set source.prometheus.url to the address that answers"
+                )
             if resp.status_code >= 400:
                 hint = "; check bearerTokenFile/basicAuth" if resp.status_code in (401, 403) else ""
                 raise SourceError(

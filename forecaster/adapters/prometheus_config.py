@@ -60,7 +60,8 @@ class PrometheusConfig(ConfigModel):
     )
     timeout: Annotated[Duration, Between("0s", "10m", open_low=True)] = Field(
         Duration(30),
-        description="Read timeout of one HTTP request, also sent to Prometheus as the query timeout.",
+        description="Total time one HTTP request may take (connect, send and the whole reply, however "
+        "slowly it arrives), also sent to Prometheus as the query timeout.",
         json_schema_extra={"unit": "s"},
     )
     connect_timeout: Annotated[Duration, Between("0s", "5m", open_low=True)] = Field(
@@ -158,11 +159,13 @@ def with_env_overrides(cfg: PrometheusConfig, environ: Mapping[str, str]) -> Pro
 
 
 def safe_url(url: str) -> str:
-    """The URL without any user:password@ part."""
+    """The URL without any user:password@ part (and redacted like every outward text)."""
+    from forecaster.redact import redact
+
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
-        return url
+        return redact(url)
     host = parts.hostname or ""
     if parts.port:
         host += f":{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return redact(urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)))

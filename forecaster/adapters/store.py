@@ -3,7 +3,8 @@
 A reader must never see half a file and a failed run must never replace a good forecast, so
 :meth:`FileStore.write` validates the artifact, writes it to a temporary file in the same directory, fsyncs
 it and renames it over the old one (atomic on POSIX), then fsyncs the directory. Anything that goes wrong
-before the rename leaves the previous forecast exactly as it was.
+before the rename leaves the previous forecast exactly as it was; a temporary file a killed run left behind
+is removed by the next write (:mod:`forecaster.tempfiles`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from forecaster.artifact import ForecastArtifact
 from forecaster.errors import ConfigError, StoreError
+from forecaster.tempfiles import remove_stale
 
 if TYPE_CHECKING:
     from forecaster.job.config import StoreConfig
@@ -43,6 +45,7 @@ class FileStore:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create directory {directory} ({exc.strerror})") from None
+        remove_stale(directory, self.path.name)  # left by a run killed between write and rename
         tmp: str | None = None
         try:
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")

@@ -213,6 +213,13 @@ class ScheduleConfig(ConfigModel):
         json_schema_extra={"unit": "s"},
     )
     run_on_start: bool = Field(True, description="Run once immediately at start, then on the cron schedule.")
+    run_timeout: Annotated[Duration, Between("1s", "1d")] = Field(
+        Duration(1200),
+        description="Longest a whole forecast run may take, with --once too (reading history, fitting, "
+        "storing); a run that passes it fails (exit 3) and the last good forecast is kept. Keep it below the "
+        "cron period and the CronJob's activeDeadlineSeconds.",
+        json_schema_extra={"unit": "s"},
+    )
 
     @model_validator(mode="after")
     def _valid_cron(self) -> Self:

@@ -13,6 +13,7 @@ The wiring (which source, which store, the clock) is done by :mod:`controller.cl
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import signal
@@ -25,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from forecaster import budget
 from forecaster.artifact import ForecastArtifact, QualityNote
 from forecaster.durations import format_duration
 from forecaster.errors import AutoscalerError, OperationalError, SourceError, StoreError
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 
 class ForecastJobError(OperationalError):
     """A forecast run failed in a way no narrower error describes (e.g. every model failed)."""
+
+
+class RunTimeout(ForecastJobError):
+    """The run passed ``schedule.runTimeout``; nothing was stored."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +76,107 @@ def run_once(
 
     The history window ends at ``now`` (or at the source's last sample if it ends earlier, e.g. a file) and
     spans ``forecast.history``. Raises an AutoscalerError subclass on failure; the store is then untouched.
+
+    The whole cycle must end within ``schedule.runTimeout``: it runs in a worker thread under that budget
+    (requests are shortened to what is left, stages are not started after it), and the caller gives up at
+    the deadline with :class:`RunTimeout`. A stage that cannot be interrupted (a model fit) may keep the
+    worker busy for a while; it is then barred from writing, and the next run refuses to start until it
+    has ended, so abandoned runs never pile up.
     """
+    return _deadline_run(float(cfg.schedule.run_timeout), store, lambda gate: _cycle(
+        cfg, source, store, now=now, calendar=calendar, progress=progress, clock=clock, gate=gate))
+
+
+class _Gate:
+    """Where the run is, and whether it may still write: the write and the give-up exclude each other."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.stage = "start"
+        self.cancelled = False
+        self.writing = False
+
+    def enter(self, stage: str) -> None:
+        with self.lock:
+            if self.cancelled:
+                raise RunTimeout("run cancelled")
+            self.stage = stage
+            if stage == "write forecast":
+                self.writing = True
+
+    def cancel(self) -> bool:
+        """Bar any further stage; False when the write has already begun (it is then waited for)."""
+        with self.lock:
+            if self.writing:
+                return False
+            self.cancelled = True
+            return True
+
+
+_abandoned: list[threading.Thread] = []  # runs given up at their deadline whose stage is still running
+
+
+def _deadline_run(seconds: float, store: ForecastStore, cycle: Callable[[_Gate], JobRun]) -> JobRun:
+    _abandoned[:] = [t for t in _abandoned if t.is_alive()]
+    if _abandoned:
+        raise ForecastJobError(
+            "a run that passed schedule.runTimeout is still finishing an uninterruptible stage; this run is "
+            "skipped and the last good forecast is kept"
+        )
+    gate = _Gate()
+    out: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            with budget.run_budget(seconds):
+                out["run"] = cycle(gate)
+        except BaseException as exc:  # handed to the caller's thread
+            out["error"] = exc
+
+    ctx = contextvars.copy_context()
+    worker = threading.Thread(target=ctx.run, args=(work,), name="forecast-run", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        if gate.cancel():
+            _abandoned.append(worker)
+            raise RunTimeout(
+                f"forecast run passed schedule.runTimeout ({format_duration(pd.Timedelta(seconds=seconds))}) "
+                f"during {gate.stage}; nothing stored, the last good forecast in {store.describe()} is kept"
+            )
+        worker.join()  # the write began in time; the store's own timeouts bound it
+    if "error" in out:
+        exc = out["error"]
+        if isinstance(exc, RunTimeout):
+            raise RunTimeout(
+                f"forecast run passed schedule.runTimeout ({format_duration(pd.Timedelta(seconds=seconds))}) "
+                f"during {gate.stage} ({exc}); nothing stored, the last good forecast in {store.describe()} "
+                "is kept"
+            ) from None
+        raise exc
+    run: JobRun = out["run"]
+    return run
+
+
+def _cycle(
+    cfg: JobConfig,
+    source: HistorySource,
+    store: ForecastStore,
+    *,
+    now: pd.Timestamp,
+    calendar: Any,
+    progress: Callable[[str], None] | None,
+    clock: Callable[[], float],
+    gate: _Gate,
+) -> JobRun:
     from forecaster.pipeline import run_forecast, to_artifact
     from forecaster.series.cleaning import clean
+
+    def _stage(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if budget.expired():
+            raise RunTimeout(f"{name} not started")
+        gate.enter(name)
+        return _call_stage(name, fn, *args, **kwargs)
 
     started = clock()
     fc = cfg.forecast
@@ -97,6 +201,13 @@ def run_once(
     if observed.empty:
         raise SourceError(
             f"{where}: every sample between {start.isoformat()} and {end.isoformat()} is missing"
+        )
+    from forecaster.series.io import MAX_VALUE
+
+    if float(observed.abs().max()) > MAX_VALUE:  # inf/NaN bands and 300-digit numbers otherwise
+        raise SourceError(
+            f"{where}: samples up to {float(observed.abs().max()):g} are too large to forecast (at most "
+            f"{MAX_VALUE:g}); check the query and its unit. The last good forecast is kept"
         )
     observed = observed.tz_convert(fc.timezone) if isinstance(observed.index, pd.DatetimeIndex) else observed
     series = _stage("clean history", clean, observed, where=where, freq=step)
@@ -156,6 +267,9 @@ def run_once(
         artifact.to_json()  # validate before touching the store
     except StoreError as exc:
         raise ForecastJobError(f"forecast failed validation, nothing stored: {exc}") from None
+    if budget.expired():
+        raise RunTimeout("write not started")
+    gate.enter("write forecast")
     try:
         store.write(artifact)
     except AutoscalerError:
@@ -179,7 +293,7 @@ def run_once(
     )
 
 
-def _stage(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _call_stage(name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``fn``; expected errors pass through, anything else becomes a one-line ForecastJobError."""
     try:
         return fn(*args, **kwargs)

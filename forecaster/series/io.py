@@ -30,6 +30,10 @@ TIME_CANDIDATES = ("ds", "timestamp", "time", "date_time")
 VALUE_CANDIDATES = ("y", "value")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _OFFSET_RE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+MAX_VALUE = 1e12
+"""The largest accepted history value (a trillion requests per second or per interval). Far above any real
+traffic, and far enough below the float limits that squares, sums and the band arithmetic stay exact enough
+to mean something: 1e300 would overflow into inf and NaN bands (issue 10, item 11)."""
 
 
 def check_timezone(name: str, *, what: str = "--timezone") -> str:
@@ -43,29 +47,39 @@ def check_timezone(name: str, *, what: str = "--timezone") -> str:
     return str(name)
 
 
+CLI_NAMES = {
+    "path": "--history", "time": "--time-column", "value": "--value-column", "timezone": "--timezone"
+}
+"""What :func:`load_history`'s messages call the path, the column choices and the zone: the flags by default;
+a config-driven caller passes its field names (``source.file.path``), ``simulate`` its ``--trace``."""
+
+
 def load_history(
     path: str | os.PathLike[str],
     *,
     time_column: str | None = None,
     value_column: str | None = None,
     timezone: str = "UTC",
+    names: dict[str, str] | None = None,
 ) -> pd.Series:
     """Load a history file as a float series named ``y`` with a tz-aware DatetimeIndex named ``ds``.
 
     Rows keep the file's order (sorting and de-duplication are :func:`forecaster.series.cleaning.clean`'s
     job).
-    Empty value cells become NaN (a missing interval, never a zero).
+    Empty value cells become NaN (a missing interval, never a zero). Messages name the setting to fix with
+    ``names`` (see :data:`CLI_NAMES`).
     """
-    check_timezone(timezone)
+    n = {**CLI_NAMES, **(names or {})}
+    check_timezone(timezone, what=n["timezone"])
     p = Path(path)
     where = str(path)
-    frame = _read_table(p, where)
+    frame = _read_table(p, where, n["path"])
     if len(frame.columns) == 0 or len(frame) == 0:
         if len(frame.columns) == 0:
             raise InputError(f"{where}: file is empty; expected a header row and data rows")
         raise InputError(f"{where}: has a header but no data rows")
-    tcol = _pick_column(frame, time_column, TIME_CANDIDATES, where, "time", "--time-column")
-    vcol = _pick_column(frame, value_column, VALUE_CANDIDATES, where, "value", "--value-column")
+    tcol = _pick_column(frame, time_column, TIME_CANDIDATES, where, "time", n["time"])
+    vcol = _pick_column(frame, value_column, VALUE_CANDIDATES, where, "value", n["value"])
     if tcol == vcol:
         raise InputError(f"{where}: the time and value columns are both {tcol!r}; name two different columns")
     if len(frame) < 2:
@@ -75,9 +89,10 @@ def load_history(
     return pd.Series(values, index=index, name="y")
 
 
-def _read_table(p: Path, where: str) -> pd.DataFrame:
+def _read_table(p: Path, where: str, path_name: str = "--history") -> pd.DataFrame:
     if not p.exists():
-        raise InputError(f"{where}: file not found; check the --history path")
+        raise InputError(f"{where}: file not found; check {'the ' if path_name.startswith('--') else ''}"
+                         f"{path_name}{' path' if path_name.startswith('--') else ''}")
     if p.is_dir():
         raise InputError(f"{where}: is a directory, not a history file")
     try:
@@ -233,6 +248,13 @@ def _parse_values(col: pd.Series, where: str, name: str) -> np.ndarray:
         raise InputError(
             f"{where}: column {name!r} row {_row(pos)}: {col.iloc[pos]!r} is not a finite number"
         )
+    big = values > MAX_VALUE
+    if big.any():
+        pos = int(np.flatnonzero(big)[0])
+        raise InputError(
+            f"{where}: column {name!r} row {_row(pos)}: {values[pos]:g} is too large to forecast (at most "
+            f"{MAX_VALUE:g}); check the column and its unit"
+        )
     neg = values < 0
     if neg.any():
         pos = int(np.flatnonzero(neg)[0])
@@ -274,11 +296,15 @@ def round_values(
     return frame.assign(**{c: frame[c].astype(float).round(decimals) for c in cols})
 
 
-def write_frame(frame: pd.DataFrame, dest: str) -> None:
+def write_frame(frame: pd.DataFrame, dest: str, *, finite: tuple[str, ...] = ()) -> None:
     """Write ``frame`` as CSV with ISO 8601 stamps including the offset; ``dest`` ``-`` means stdout.
 
-    Files are written to a temporary name and renamed, so a reader never sees a half-written file.
+    Files are written to a temporary name and renamed, so a reader never sees a half-written file, and an
+    existing file is replaced only by a complete, valid one: the frame must have rows, the ``finite``
+    columns a finite number in every row, and the temporary file every row; otherwise UserError, and the
+    old file stays (issue 10, item 11).
     """
+    _check_complete(frame, dest, finite)
     out = frame.copy()
     if isinstance(out.index, pd.DatetimeIndex):
         out = out.reset_index()
@@ -292,11 +318,20 @@ def write_frame(frame: pd.DataFrame, dest: str) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"{dest}: cannot write: directory {str(parent)!r} does not exist")
+    from forecaster.tempfiles import remove_stale
+
+    remove_stale(parent, target.name)  # left by a run killed between write and rename
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             out.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        with open(tmp, encoding="utf-8", newline="") as fh:
+            lines = sum(1 for _ in fh)
+        if lines < len(out) + 1:
+            raise UserError(f"{dest}: not written: the temporary file holds {lines - 1} of {len(out)} rows")
         os.replace(tmp, target)
         tmp = None
     except OSError as exc:
@@ -306,4 +341,21 @@ def write_frame(frame: pd.DataFrame, dest: str) -> None:
             os.unlink(tmp)
 
 
-__all__ = ["TIME_CANDIDATES", "VALUE_CANDIDATES", "check_timezone", "load_history", "write_frame"]
+def _check_complete(frame: pd.DataFrame, dest: str, finite: tuple[str, ...]) -> None:
+    if frame.empty:
+        raise UserError(f"{dest}: not written: nothing to write (no rows)")
+    for name in finite:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise UserError(
+                f"{dest}: not written: column {name!r} row {_row(pos)} is not a finite number "
+                f"({values[pos]}); the previous file is kept"
+            )
+
+
+__all__ = [
+    "CLI_NAMES", "MAX_VALUE", "TIME_CANDIDATES", "VALUE_CANDIDATES", "check_timezone", "load_history",
+    "write_frame",
+]

@@ -27,14 +27,19 @@ class HistorySpec:
     value_column: str | None = None
     timezone: str = "UTC"
     counts: bool = False  # values are counts per interval; divided by the interval to get req/s
+    flag: str = "--history"  # what messages call the path (simulate: --trace)
 
 
 def _read(spec: HistorySpec) -> pd.Series:
     if not spec.path:
-        raise UserError("--history: required; give a CSV or Parquet file of past traffic")
+        raise UserError(f"{spec.flag}: required; give a CSV or Parquet file of past traffic")
     timezone = check_timezone(spec.timezone or "UTC")
     return load_history(
-        spec.path, time_column=spec.time_column, value_column=spec.value_column, timezone=timezone
+        spec.path,
+        time_column=spec.time_column,
+        value_column=spec.value_column,
+        timezone=timezone,
+        names={"path": spec.flag},
     )
 
 

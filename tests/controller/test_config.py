@@ -222,3 +222,16 @@ def test_every_field_is_documented_with_units_where_numeric() -> None:
             if base & {int, float, Duration}:
                 extra = info.json_schema_extra
                 assert isinstance(extra, dict) and extra.get("unit"), f"{cls.__name__}.{name} needs a unit"
+
+
+@pytest.mark.parametrize("section", ["controller", "fleet"])
+def test_bind_address_must_be_an_ip_address(section: str) -> None:
+    """Issue 10, item 9: the probe and metrics servers listen on bindAddress, for `run` and for `fleet`."""
+    from controller.config import ControllerConfig, FleetConfig
+    from forecaster.errors import ConfigError
+
+    model = ControllerConfig if section == "controller" else FleetConfig
+    extra = {"capacity_per_replica": 1.0} if section == "controller" else {}
+    assert model(**extra, bind_address="::").bind_address == "::"
+    with pytest.raises((ConfigError, ValueError), match="must be an IP address"):
+        model(**extra, bind_address="all-interfaces")

@@ -718,7 +718,7 @@ def test_readyz_matches_the_module_docstring(fault: str, code: int) -> None:
     ControlLoop(config(), deps).tick(NOW)
     server = HealthServer(state, metrics, host="127.0.0.1", health_port=0, metrics_port=0).start()
     try:
-        resp = requests.get(f"http://127.0.0.1:{server.ports[0]}/readyz", timeout=5)
+        resp = requests.get(f"http://127.0.0.1:{server.ports[0]}/readyz?verbose", timeout=5)
     finally:
         server.stop()
     assert resp.status_code == code
@@ -727,3 +727,25 @@ def test_readyz_matches_the_module_docstring(fault: str, code: int) -> None:
     assert (
         "degraded: <kind>: <fault>" in doc and "503 with the reason when the last tick could not act" in doc
     )
+
+
+@pytest.mark.parametrize("kind", ["prometheus", "file"])
+def test_negative_live_load_is_a_metrics_fault_not_a_real_rate(kind: str, tmp_path: Any) -> None:
+    """Issue 10, item 5: a sample of -50 req/s was taken as 0 req/s and let the controller scale down."""
+    from controller.loop import FileLoad, PrometheusLoad
+
+    if kind == "prometheus":
+        source: Any = PrometheusLoad(FakePrometheus(-50.0, NOW.timestamp()), "q")
+    else:
+        path = tmp_path / "load.csv"
+        rows = [f"{(NOW - pd.Timedelta(minutes=m)).isoformat()},{v}" for m, v in ((2, 10), (1, -50))]
+        path.write_text("ds,y\n" + "\n".join(rows) + "\n")
+        source = FileLoad(str(path))
+    with pytest.raises(SourceError, match=r"-50.*negative"):
+        source.current(NOW)
+    lp, target, _ = make(forecast(200), target=FakeTarget(replicas=10, floor=10))
+    lp.deps.load = source
+    result = lp.tick(NOW)
+    assert result.decision is not None and result.decision.replicas == 10
+    assert all(r >= 10 for r, _ in target.applied)
+    assert metric(lp, "recharge_autoscaler_errors_total", kind="metrics") == 1

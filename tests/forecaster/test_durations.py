@@ -57,3 +57,17 @@ def test_zero_allowed_when_asked() -> None:
 @pytest.mark.parametrize("text", ["30m", "24h", "7d", "1h30m", "90s", "1d2h3m4s"])
 def test_format_round_trips(text: str) -> None:
     assert parse_duration(format_duration(parse_duration(text))) == parse_duration(text)
+
+
+def test_flags_need_a_unit_config_fields_do_not() -> None:
+    """Issue 10, item 12: `--startup 2` was read as 2 seconds; on the command line a unit is required."""
+    with pytest.raises(UserError, match=r"--startup: '2' has no unit; write it with one, e.g. 2s, 2m or 2h"):
+        parse_duration("2", what="--startup")
+    assert parse_duration("0", what="--simulate-days", allow_zero=True) == pd.Timedelta(0)  # 0 is 0
+    assert parse_duration("2", what="controller.startup") == pd.Timedelta(seconds=2)  # config: seconds
+
+
+def test_short_durations_keep_their_decimals() -> None:
+    assert format_duration(pd.Timedelta(seconds=0.2)) == "0.2s"
+    assert format_duration(pd.Timedelta(seconds=2.5)) == "2.5s"
+    assert format_duration(pd.Timedelta(seconds=90)) == "1m30s"

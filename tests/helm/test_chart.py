@@ -18,6 +18,7 @@ from tests.helm.chartlib import (
     CHART,
     CI_VALUES,
     NAMESPACE,
+    HelmFailed,
     Manifest,
     helm,
     of_kind,
@@ -466,31 +467,76 @@ PAYMENTS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name":
 
 
 @pytest.mark.parametrize(
-    ("sets", "port", "peer"),
+    ("sets", "port"),
     [
-        ((), 8080, None),
-        (("controller.warmup.url=https://recharge-api.payments.svc/internal/warmup",), 443, None),
-        (("controller.warmup.url=http://recharge-api.payments.svc/internal/warmup",), 80, None),
-        (("controller.warmup.url=http://[fd00::1]:8443/warm",), 8443, None),
-        (
-            (
-                "networkPolicy.warmupEgressTo[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=payments",
-            ),
-            8080,
-            PAYMENTS,
-        ),
+        ((), 8080),
+        (("controller.warmup.url=https://recharge-api.payments.svc/internal/warmup",), 443),
+        (("controller.warmup.url=http://recharge-api.payments.svc/internal/warmup",), 80),
+        (("controller.warmup.url=http://[fd00::1]:8443/warm",), 8443),
     ],
-    ids=["explicit-port", "https-default-port", "http-default-port", "ipv6-literal", "restricted-to-peers"],
+    ids=["explicit-port", "https-default-port", "http-default-port", "ipv6-literal"],
 )
 def test_network_policy_egress_admits_the_configured_warmup_endpoint(
-    sets: tuple[str, ...], port: int, peer: dict[str, Any] | None
+    sets: tuple[str, ...], port: int
 ) -> None:
     manifests = render(ci("direct-scale"), sets=sets)
     assert product_config(manifests)["controller"]["warmup"]["enabled"] is True
     policy = one(manifests, "NetworkPolicy")
-    assert _egress_admits(policy, port, peer)
-    if peer is not None:
-        assert not _egress_admits(policy, port)  # only to the listed peers, not anywhere
+    assert _egress_admits(policy, port, PAYMENTS)
+    assert not _egress_admits(policy, port)  # only to the named peers, never anywhere
+
+
+# -- egress to named destinations only (issue 10, item 10) -------------------------------------------
+
+MONITORING_PROM = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+API = {"ipBlock": {"cidr": "10.0.0.1/32"}}
+
+
+def test_network_policy_egress_goes_only_to_named_destinations() -> None:
+    """Before, the policy let 443/6443 (and the warm-up port) out to any destination."""
+    policy = one(render(ci("direct-scale")), "NetworkPolicy")
+    assert "Egress" in policy["spec"]["policyTypes"]
+    for rule in policy["spec"]["egress"]:
+        assert rule.get("to"), f"an egress rule open to any destination: {rule}"
+        for peer in rule["to"]:
+            assert peer.get("ipBlock", {}).get("cidr") not in ("0.0.0.0/0", "::/0"), rule
+    assert _egress_admits(policy, 6443, API) and not _egress_admits(policy, 443)
+    assert _egress_admits(policy, 9090, MONITORING_PROM) and not _egress_admits(policy, 9090)
+
+
+@pytest.mark.parametrize(
+    ("sets", "port"),
+    [(("source.prometheus.url=https://prom.monitoring.svc",), 443),
+     (("source.prometheus.url=http://prom.monitoring.svc:9091",), 9091)],
+    ids=["https-default-port", "explicit-port"],
+)
+def test_network_policy_prometheus_port_follows_the_url(sets: tuple[str, ...], port: int) -> None:
+    policy = one(render(ci("direct-scale"), sets=sets), "NetworkPolicy")
+    assert _egress_admits(policy, port, MONITORING_PROM) and not _egress_admits(policy, port)
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (("networkPolicy.apiServerEgressTo=null",), "networkPolicy.apiServerEgressTo: name the Kubernetes"),
+        (("networkPolicy.prometheusEgressTo=null",), "networkPolicy.prometheusEgressTo: name the Prometheus"),
+        (("networkPolicy.warmupEgressTo=null",), "networkPolicy.warmupEgressTo: name the service"),
+    ],
+    ids=["api-server", "prometheus", "warmup"],
+)
+def test_network_policy_refuses_an_unnamed_destination(sets: tuple[str, ...], message: str) -> None:
+    with pytest.raises(HelmFailed, match=message):
+        render(ci("direct-scale"), sets=sets)
+
+
+def test_network_policy_egress_can_be_left_open() -> None:
+    sets = ("networkPolicy.restrictEgress=false", "networkPolicy.apiServerEgressTo=null",
+            "networkPolicy.prometheusEgressTo=null", "networkPolicy.warmupEgressTo=null")
+    policy = one(render(ci("direct-scale"), sets=sets), "NetworkPolicy")["spec"]
+    assert policy["policyTypes"] == ["Ingress"] and "egress" not in policy
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ def test_healthz_follows_heartbeat(
     if beat_age is not None:
         state.heartbeat()
         clock.t += beat_age
-    r = get(server.health_port, "/healthz")
+    r = get(server.health_port, "/healthz?verbose")  # the reason: loopback only (terse otherwise)
     assert (r.status_code, text in r.text) == (code, True)
 
 
@@ -71,7 +71,7 @@ def test_readyz_reports_last_tick(
     state, _, server, _ = served
     if ready is not None:
         state.set_ready(ready, reason)
-    r = get(server.health_port, "/readyz")
+    r = get(server.health_port, "/readyz?verbose")  # the reason: loopback only (terse otherwise)
     assert r.status_code == code
     assert reason in r.text
 
@@ -163,3 +163,75 @@ def test_gauges_of_a_quantity_name_their_unit() -> None:
     assert "recharge_autoscaler_observed_load_requests_per_second" in names
     assert "recharge_autoscaler_forecast_age_seconds" in names
     assert not any(n.endswith("_observed_load") for n in names)  # the old, unit-less name is gone
+
+
+# -- exposure (issue 10, item 9) ---------------------------------------------------------------------
+
+SECRET_REASON = "forbidden: needs 'patch' on hpa; prometheus http://prom.internal:9090 query sum(rate(x[1m]))"
+
+
+def _outside_address() -> str | None:
+    """A non-loopback address of this machine, so a request arrives from 'outside' the pod."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # no packet is sent; this only picks the outgoing interface
+            addr = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if addr.startswith("127.") else str(addr)
+
+
+@pytest.mark.parametrize("ready", [True, False], ids=["degraded", "failed"])
+def test_probe_bodies_are_a_status_word_unless_verbose_from_loopback(ready: bool) -> None:
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("no non-loopback interface to send from")
+    state = HealthState()
+    state.heartbeat()
+    word = "degraded" if ready else "failed"
+    state.set_ready(ready, ("degraded: " if ready else "") + SECRET_REASON, status=word)
+    server = HealthServer(state, ControllerMetrics(), host="0.0.0.0", health_port=0, metrics_port=0).start()
+    try:
+        port = server.health_port
+        for path in ("/readyz", "/readyz?verbose"):
+            r = requests.get(f"http://{outside}:{port}{path}", timeout=5)
+            assert r.status_code == (200 if ready else 503)
+            assert r.text == ("degraded\n" if ready else "failed\n"), r.text  # nothing internal
+        assert requests.get(f"http://{outside}:{port}/healthz?verbose", timeout=5).text == "ok\n"
+        local = requests.get(f"http://127.0.0.1:{port}/readyz?verbose", timeout=5)
+        assert "prom.internal" in local.text and "needs 'patch'" in local.text  # port-forward: full story
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).text == f"{word}\n"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("ready", "reason", "word"),
+    [(True, "follower", "follower"), (True, "3 scalers, 0 failed, 0 invalid", "ok"),
+     (False, "caches not synced yet", "not_ready"),
+     (False, "forbidden: needs 'get' on 'leases'", "not_ready")],
+    ids=["one-word", "fleet-summary", "fleet-not-synced", "reason-only"],
+)
+def test_status_word_without_an_explicit_one(ready: bool, reason: str, word: str) -> None:
+    """Callers that give only a reason (the fleet reconciler) still show one word to anyone."""
+    state = HealthState()
+    state.set_ready(ready, reason)
+    assert state.status() == word
+
+
+def test_a_busy_port_names_the_setting_of_its_caller() -> None:
+    import socket
+
+    from forecaster.errors import ConfigError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        server = HealthServer(HealthState(), ControllerMetrics(), host="127.0.0.1", health_port=port,
+                              metrics_port=0, settings=("fleet.healthPort", "fleet.metricsPort"))
+        match = rf"fleet.healthPort: cannot listen on 127.0.0.1:{port}: .*in use"
+        with pytest.raises(ConfigError, match=match):
+            server.start()

@@ -135,3 +135,55 @@ def test_from_config_uses_timeout_and_retries() -> None:
         WarmupConfig(enabled=True, url="http://127.0.0.1:1/w", timeout=3, retries=4)
     )
     assert (c.url, c.timeout, c.retries) == ("http://127.0.0.1:1/w", 3.0, 4)
+
+
+def test_credentials_in_the_url_and_echoed_headers_are_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 10, item 6: a warm-up URL with user:pass@ was logged verbatim, and an upstream echoing the
+    request headers put the Basic credentials into last_error."""
+    import base64
+    import logging
+
+    from tests.support.faultserver import fault_server, reply
+
+    with fault_server(lambda req, sock: reply(sock, 400, f"bad request, headers were {req.headers}")) as srv:
+        host = srv.url.removeprefix("http://")
+        client = HttpWarmupClient(f"http://svc:s3cretpw@{host}/warm", retries=0)
+        with caplog.at_level(logging.DEBUG):
+            assert client.warm("k1", 3, "RampAhead") is False
+    creds = base64.b64encode(b"svc:s3cretpw").decode()
+    # the call itself still authenticates
+    assert srv.requests[0].headers.get("Authorization") == f"Basic {creds}"
+    for text in (caplog.text, client.last_error or "", client.describe()):
+        assert "s3cretpw" not in text and creds not in text, text
+    assert "HTTP 400" in (client.last_error or "")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_redirects_are_not_followed(status: int) -> None:
+    """Issue 10, item 8: a 307 to another host re-sent the POST body (and Idempotency-Key) there."""
+    from tests.support.faultserver import fault_server, reply
+
+    with fault_server(lambda req, sock: reply(sock, 200, {"ok": True})) as other:
+        elsewhere = other.url.replace("127.0.0.1", "localhost") + "/steal"
+        with fault_server(lambda req, sock: reply(sock, status, "", {"Location": elsewhere})) as srv:
+            client = HttpWarmupClient(srv.url + "/warm", retries=2, sleep=lambda s: None)
+            assert client.warm("k1", 3, "RampAhead") is False
+        assert other.requests == []  # nothing reached the other host
+    assert len(srv.requests) == 1  # not retried either: a redirect will not go away
+    assert f"HTTP {status}" in (client.last_error or "") and "not followed" in (client.last_error or "")
+    assert "controller.warmup.url" in (client.last_error or "")
+
+
+def test_a_dripping_warmup_service_cannot_stall_the_tick() -> None:
+    """Sibling of issue 10, item 3: warm-ups run inside the control tick; a service that drips a byte every
+    0.25 s never trips the 1 s read timeout and held the tick for a minute."""
+    from tests.support.faultserver import drip, fault_server
+
+    with fault_server(drip(0.25)) as srv:
+        client = HttpWarmupClient(srv.url + "/warm", timeout=1.0, retries=1, sleep=lambda s: None)
+        t0 = time.monotonic()
+        assert client.warm("k1", 3, "RampAhead") is False
+        assert time.monotonic() - t0 < 2 * 1.0 + 1.0
+    assert "1s" in (client.last_error or "")

@@ -46,6 +46,8 @@ CASES: list[tuple[str, str, str | bytes | None, list[str], str]] = [
      r": column 'value' row 3: 'abc' is not a finite number"),
     ("negative-value", "h.csv", rows(["1", "-5"] + ["3"] * 22), [],
      r": column 'value' row 2: negative value -5"),
+    ("meaningless-scale", "h.csv", rows(["5", "1e300"] + ["3"] * 22), [],
+     r": column 'value' row 2: 1e\+300 is too large .*at most 1e\+12"),
     ("all-nan", "h.csv", rows([""] * 12 + ["NaN"] * 12), [], r": column 'value' has no values"),
     ("single-row", "h.csv", rows(["5"]), [], r": has a single data row"),
     ("irregular-stamps", "h.csv",
@@ -150,3 +152,17 @@ def test_horizon_not_positive_as_separate_argument(
     assert "Traceback" not in err and "horizon" in err.strip().splitlines()[-1]
     assert not out.exists()
 
+
+
+def test_the_error_line_never_shows_credentials(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10, item 6: the CLI's one error line is redacted, whatever the message quotes."""
+    from controller.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "controller:\n  capacityPerReplica: 10\n  target: {name: api}\n  load: {kind: file, path: x.csv}\n"
+        "  warmup: {enabled: true, url: 'ftp://svc:s3cretpw@warm.example/x'}\n"
+    )
+    assert main(["run", "--config", str(config), "--once"]) == 2
+    err = capsys.readouterr().err
+    assert "controller.warmup.url" in err and "s3cretpw" not in err, err

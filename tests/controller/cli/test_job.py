@@ -288,3 +288,28 @@ def test_a_scheduled_fleet_run_fails_only_when_every_scaler_failed() -> None:
     assert value("recharge_forecast_job_last_run_series", {"outcome": "failed"}) == 1
     assert value("recharge_forecast_job_last_run_series", {"outcome": "succeeded"}) == 0
     assert value("recharge_forecast_job_series_total", {"outcome": "skipped"}) == 2
+
+
+def test_once_against_a_dripping_prometheus_ends_at_the_run_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10, item 3: `timeout: 5s` and a server sending a byte every 2 s; the run ends by runTimeout."""
+    from tests.support.faultserver import drip, fault_server
+
+    config = write_config(tmp_path)
+    assert main(["forecast-job", "--config", str(config), "--once"]) == 0
+    stored = (tmp_path / "out" / "forecast.json").read_bytes()
+    capsys.readouterr()
+    with fault_server(drip(2.0)) as srv:
+        prom = {"url": srv.url, "query": "up", "step": "30m", "timeout": "5s", "retries": 3}
+        data = yaml.safe_load(config.read_text()) | {
+            "source": {"kind": "prometheus", "prometheus": prom}, "schedule": {"runTimeout": "8s"}
+        }
+        config.write_text(yaml.safe_dump(data))
+        t0 = time.monotonic()
+        assert main(["forecast-job", "--config", str(config), "--once"]) == 3
+        took = time.monotonic() - t0
+    err = capsys.readouterr().err
+    assert took < 10, took
+    assert "timed out after 5s" in err and "runTimeout" in err and "Traceback" not in err
+    assert (tmp_path / "out" / "forecast.json").read_bytes() == stored

@@ -425,3 +425,86 @@ controller:
     job_cfg.write_text(job_yaml + "source: {kind: file, file: {path: h.csv}}\n")
     job_store = build_store(load_job_config(job_cfg))
     assert job_store.describe() == loop.deps.store.describe()
+
+
+def test_live_load_timeout_message_names_the_real_timeout() -> None:
+    """Issue 10, item 5: with a 2 s interval each attempt gets 0.2 s in all; the message said "after 0s"."""
+    from controller.cli.run import build_load
+    from forecaster.errors import SourceError
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        cfg, raw = _prom_cfg("2s", url=f"http://127.0.0.1:{port}")
+        load = build_load(cfg, raw, Path("."))
+        per_attempt = load.source.cfg.timeout  # type: ignore[attr-defined]
+        assert 0 < per_attempt < 1
+        with pytest.raises(SourceError, match=rf"timed out after {per_attempt:g}s") as err:
+            load.current(pd.Timestamp.now(tz="UTC"))
+        assert "after 0s" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_probes_listen_only_on_the_bind_address(kube_seeded: KubeApiServer, tmp_path: Path) -> None:
+    """Issue 10, item 9: controller.bindAddress decides where /healthz, /readyz and /metrics listen."""
+    from tests.controller.adapters.test_health import _outside_address
+
+    outside = _outside_address()
+    if outside is None:
+        pytest.skip("no non-loopback interface to connect from")
+    argv = write_inputs(tmp_path, kube_seeded, extra="  bindAddress: 127.0.0.1\n")
+    text = (tmp_path / "config.yaml").read_text()
+    health_port = int(next(ln.split()[-1] for ln in text.splitlines() if "healthPort" in ln))
+    metrics_port = int(next(ln.split()[-1] for ln in text.splitlines() if "metricsPort" in ln))
+    code = (
+        "import argparse, sys\nfrom controller.cli.run import register\np = argparse.ArgumentParser()\n"
+        "register(p.add_subparsers())\na = p.parse_args(sys.argv[1:])\nsys.exit(a.func(a))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                requests.get(f"http://127.0.0.1:{health_port}/healthz", timeout=1)
+                requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).status_code == 200
+        for port in (health_port, metrics_port):
+            with pytest.raises(requests.ConnectionError):
+                requests.get(f"http://{outside}:{port}/healthz", timeout=2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("which", ["healthPort", "metricsPort"])
+def test_port_in_use_is_one_line_naming_the_port_and_setting(
+    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str
+) -> None:
+    """Issue 10, item 14: a port already in use ended in a raw OSError traceback."""
+    from controller.cli import main
+
+    argv = write_inputs(tmp_path, kube_seeded)
+    text = (tmp_path / "config.yaml").read_text()
+    port = int(next(ln.split()[-1] for ln in text.splitlines() if which in ln))
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", port))
+        busy.listen(1)
+        saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            code = main(argv)
+        finally:
+            for s, h in saved.items():
+                signal.signal(s, h)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"controller.{which}" in err and str(port) in err and "in use" in err

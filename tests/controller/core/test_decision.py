@@ -112,6 +112,8 @@ CASES = [
          steps=("ObservedLoadMissing",)),
     Case("observed-nan-is-missing", artifact([200.0] * 12), obs(float("nan")), 10, 10,
          "NoScaleDownWhileBlind", steps=("ObservedLoadMissing",)),
+    Case("observed-negative-is-missing", artifact([200.0] * 12), obs(-50.0), 10, 10,
+         "NoScaleDownWhileBlind", steps=("ObservedLoadMissing",)),
     Case("observed-stale-no-scale-down", artifact([200.0] * 12), obs(100, age_s=600), 10, 10,
          "NoScaleDownWhileBlind", steps=("ObservedLoadStale",)),
     Case("no-data-keeps-current", None, None, 7, 7, "NoData", mode="hold"),
@@ -245,3 +247,15 @@ def test_decision_init_takes_every_field() -> None:
     for cls in (Decision, Step, Level):
         params = list(inspect.signature(cls.__init__).parameters)[1:]
         assert params == [f.name for f in dataclasses.fields(cls)], cls
+
+
+def test_a_backward_clock_jump_does_not_freeze_a_scale_up() -> None:
+    """Recommendations dated an hour ahead (the clock went back) held every scale-up at their value."""
+    fc = artifact([3000.0] * 12)
+    state = ControllerState(replicas=10, recommendations=((at(3600), 10),))
+    d = decide(fc, obs(300), state, config(), at(0))
+    assert d.replicas > 10, d.explain()
+    # a scale event dated ahead counts as made now: it limits scale-ups for one policy period, not an hour
+    state = ControllerState(replicas=10, recommendations=((at(3600), 10),), scale_events=((at(3600), 6),))
+    later = decide(fc, obs(300), state, config(), at(0)).state
+    assert decide(fc, obs(300), later, config(), at(30)).replicas > 10

@@ -440,3 +440,77 @@ def test_malformed_result_is_a_source_error(fake: FakeProm, body: dict) -> None:
     fake.replies = [Reply(body=body)]
     with pytest.raises(SourceError, match="malformed range query result"):
         source(fake.url).history(*window(2))
+
+
+# -- total deadline per request (issue 10, item 3) -------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_dripping_server_cannot_outlast_the_timeout(where: str) -> None:
+    """One byte every 0.25 s never trips a 1 s read timeout; the request still ends after 1 s."""
+    from tests.support.faultserver import drip, fault_server
+
+    with fault_server(drip(0.25, where=where)) as srv:
+        src = source(srv.url, timeout=1, retries=1)
+        t0 = time.monotonic()
+        with pytest.raises(SourceError, match=r"timed out after 1s.*gave up after 2 attempts"):
+            src.instant("up", pd.Timestamp.now(tz="UTC"))
+        assert time.monotonic() - t0 < 2 * 1 + 1.0  # two attempts of 1 s each, back-off is faked
+        assert len(srv.requests) == 2
+
+
+def test_echoed_basic_auth_header_never_reaches_the_error(fake: FakeProm, tmp_path: Path) -> None:
+    """Issue 10, item 6: an upstream that echoes the request headers put 'Authorization: Basic ...' in the
+    error line (the password was masked, its base64 form with the user name was not)."""
+    pw = tmp_path / "pw"
+    pw.write_text("hunter2")
+    echo = lambda p, h: f"forbidden; you sent Authorization: {h['Authorization']}"  # noqa: E731
+    fake.replies = [Reply(status=403, body=echo)]
+    src = source(fake.url, retries=0, basic_auth=BasicAuthConfig("reader", str(pw)))
+    with pytest.raises(SourceError) as err:
+        src.history(*window(1))
+    creds = base64.b64encode(b"reader:hunter2").decode()
+    assert "HTTP 403" in str(err.value) and creds not in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_credentials_in_the_url_never_reach_errors_or_logs(
+    fake: FakeProm, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The URL's user:pass@ becomes a Basic header the upstream may echo; neither form may be shown."""
+    host = fake.url.removeprefix("http://")
+    fake.replies = [Reply(status=502, body=lambda p, h: f"bad gateway for {h.get('Authorization')}")] * 2
+    src = source(f"http://admin:pa55word@{host}", retries=1)
+    with caplog.at_level(logging.DEBUG), pytest.raises(SourceError) as err:
+        src.history(*window(1))
+    creds = base64.b64encode(b"admin:pa55word").decode()
+    for text in (str(err.value), caplog.text, src.describe()):
+        assert "pa55word" not in text and creds not in text, text
+
+
+def test_redirect_to_another_host_is_not_followed(tmp_path: Path) -> None:
+    """Issue 10, item 8's sibling: the tenant header and token must not follow a redirect to another host;
+    a redirect on the same host (a path prefix) still works."""
+    from tests.support.faultserver import fault_server, reply
+
+    token = tmp_path / "token"
+    token.write_text(SECRET)
+    result = [{"metric": {}, "value": [1, "5"]}]
+    ok = {"status": "success", "data": {"resultType": "vector", "result": result}}
+    with fault_server(lambda req, sock: reply(sock, 200, ok)) as other:
+        elsewhere = other.url.replace("127.0.0.1", "localhost")
+
+        def behaviour(req: Any, sock: socket.socket) -> None:
+            if req.path.startswith("/prefix/"):
+                reply(sock, 200, ok)
+            elif "same" in req.path or "same" in req.headers.get("X-Case", ""):
+                reply(sock, 307, "", {"Location": "/prefix" + req.path})
+            else:
+                reply(sock, 307, "", {"Location": elsewhere + req.path})
+
+        with fault_server(behaviour) as srv:
+            src = source(srv.url, retries=0, bearer_token_file=str(token), headers={"X-Scope-OrgID": "t-42"})
+            with pytest.raises(SourceError, match=r"redirect.*not followed"):
+                src.instant("up", pd.Timestamp.now(tz="UTC"))
+            assert other.requests == []
+            same = source(srv.url, retries=0, headers={"X-Case": "same"})
+            assert same.instant("up", pd.Timestamp.now(tz="UTC")) == 5.0

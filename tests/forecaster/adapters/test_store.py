@@ -104,3 +104,36 @@ def test_unwritable_directory_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError, match="cannot create directory"):
         FileStore(blocker / "forecast.json").write(artifact())
+
+
+def test_temp_files_left_by_a_kill_are_removed_on_the_next_write(tmp_path: Path) -> None:
+    """Issue 10, item 13: a kill -9 between write and rename left `.forecast.json.*.tmp` files forever."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.tools import REPO_ROOT
+
+    target = tmp_path / "forecast.json"
+    code = (
+        "import os, signal, sys\n"
+        "from forecaster.adapters.store import FileStore\n"
+        "from tests.forecaster.adapters.test_store import artifact\n"
+        "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "FileStore(sys.argv[1]).write(artifact())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(target)], cwd=REPO_ROOT, env={**os.environ,
+                          "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".forecast.json.")]
+    assert len(left) == 1 and not target.exists()
+    others = [tmp_path / ".forecast.json.keep", tmp_path / ".other.json.abcdefgh.tmp", tmp_path / "notes.tmp"]
+    for p in others:
+        p.write_text("not ours")
+    fresh = tmp_path / ".forecast.json.inflight.tmp"  # a concurrent writer's file: too young to touch
+    fresh.write_text("{}")
+    for p in (*left, *others):
+        os.utime(p, (0, 0))  # long ago
+    FileStore(target).write(artifact())
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["forecast.json", fresh.name, *(p.name for p in others)])

@@ -119,8 +119,11 @@ def test_gaps_and_nan_from_the_source_are_missing_not_zero(tmp_path: Path) -> No
         ("model", RuntimeError("all models failed"), r"forecast failed \(RuntimeError: all models failed\)"),
         ("store", OSError(28, "No space left on device"), "No space left on device"),
         ("empty", None, "every sample .* is missing"),
+        ("huge", None, r"fake synthetic: samples up to [\d.]+e\+302 are too large to forecast"),
     ],
-    ids=["source-down", "source-bug", "model-failure", "store-write-midway", "all-missing"],
+    ids=[
+        "source-down", "source-bug", "model-failure", "store-write-midway", "all-missing", "meaningless-scale"
+    ],
 )
 def test_failed_run_keeps_the_last_good_forecast(
     tmp_path: Path,
@@ -148,6 +151,8 @@ def test_failed_run_keeps_the_last_good_forecast(
         monkeypatch.setattr(os, "replace", fail)
     if breaker == "empty":
         source = FakeSource(data * math.nan)
+    if breaker == "huge":
+        source = FakeSource(data * 1e300)
     with pytest.raises((SourceError, ForecastJobError, StoreError), match=match) as err:
         run_once(config(tmp_path), source, store, now=NOW + pd.Timedelta(hours=1))
     monkeypatch.undo()
@@ -325,3 +330,52 @@ def test_cycle_reads_a_real_prometheus(tmp_path: Path, prom: PromServer) -> None
     codes = [n.code for n in run.notes]
     assert "non_finite" in codes and "short_history" in codes
     assert store.read() == run.artifact and run.artifact.source.startswith("prometheus http://127.0.0.1:")
+
+
+# -- whole-run deadline (issue 10, item 3) -----------------------------------------------------------
+
+
+def test_a_run_past_its_deadline_fails_cleanly_and_never_writes_late(
+    tmp_path: Path, good: tuple[FileStore, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model stage that never returns in time: the run fails at the deadline, and the stage finishing
+    later must not store its forecast behind the caller's back."""
+    import forecaster.pipeline
+
+    store, before = good
+    real = forecaster.pipeline.run_forecast
+    released = threading.Event()
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        released.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forecaster.pipeline, "run_forecast", slow)
+    cfg = config(tmp_path)
+    cfg = cfg.__class__(**{**cfg.__dict__, "schedule": ScheduleConfig(run_timeout=1)})
+    t0 = time.monotonic()
+    with pytest.raises(ForecastJobError, match=r"schedule.runTimeout \(1s\).*forecast.*last good forecast"):
+        run_once(cfg, FakeSource(synthetic(NOW + pd.Timedelta(hours=1))), store, now=NOW + STEP)
+    assert time.monotonic() - t0 < 2.5
+    released.set()  # the abandoned stage now completes ...
+    time.sleep(1.0)
+    assert store.path.read_bytes() == before  # ... and is discarded, not written
+
+
+def test_a_slow_prometheus_cannot_outlast_the_run_deadline(
+    tmp_path: Path, good: tuple[FileStore, bytes]
+) -> None:
+    """Per-request timeouts of 5 s with 3 retries would take 20 s and more; the run has 2 s."""
+    from forecaster.adapters.prometheus import PrometheusConfig
+    from tests.support.faultserver import drip, fault_server
+
+    store, before = good
+    with fault_server(drip(0.3)) as srv:
+        pcfg = PrometheusConfig(url=srv.url, query="up", step=1800, timeout=5, retries=3, backoff=0.1)
+        cfg = config(tmp_path)
+        cfg = cfg.__class__(**{**cfg.__dict__, "schedule": ScheduleConfig(run_timeout=2)})
+        t0 = time.monotonic()
+        with pytest.raises((SourceError, ForecastJobError), match=r"runTimeout"):
+            run_once(cfg, PrometheusSource(pcfg), store, now=NOW)
+        assert time.monotonic() - t0 < 3.5
+    assert store.path.read_bytes() == before
