@@ -427,7 +427,7 @@ def test_failed_forecast_runs_keep_the_last_good_forecast_and_the_loop_on_it(tmp
     assert all(r.decision is not None and r.decision.mode == "predictive" for r in c.records)
 
 
-# -- the real wiring against the stand-in API server: every `run --once` is a restart ---------------------
+# -- the real wiring against the real API server (through the fault proxy): each `run --once` is a restart
 
 
 @pytest.mark.parametrize("mode", ["hpa", "scale"])
@@ -436,28 +436,27 @@ def test_once_runs_against_a_faulty_api_server_never_scale_down(
 ) -> None:
     """Each `run --once` is a fresh process: it finds the count, faces API faults, and never scales down."""
     from tests.controller.cli.test_run import run_cli, write_inputs
-    from tests.support.kubeapi.fixtures import NAMESPACE, TARGET
 
     def count() -> int:
         if mode == "hpa":
-            hpa = kube_seeded.hpa(NAMESPACE, TARGET)
+            hpa = kube_seeded.hpa()
             return int(hpa["spec"]["minReplicas"])
-        return int(kube_seeded.deployment(NAMESPACE, TARGET)["spec"]["replicas"])
+        return int(kube_seeded.deployment()["spec"]["replicas"])
 
-    kube_seeded.hpa_controller = True
-    assert run_cli([*write_inputs(tmp_path, kube_seeded, mode=mode, peak=1500.0), "--once"]) == 0
+    proxy = kube_seeded.proxy
+    assert run_cli([*write_inputs(tmp_path, kube_seeded, mode=mode, peak=1500.0, proxy=True), "--once"]) == 0
     high = count()
     assert high > 3
     path = "/horizontalpodautoscalers/" if mode == "hpa" else "/deployments/"
     steps = [
-        (lambda: kube_seeded.fail(503, count=8, method="PATCH", path=path), 3),  # 5xx on apply
-        (lambda: kube_seeded.fail(409, count=8, method="PATCH", path=path), 3),  # conflicts on apply
-        (lambda: kube_seeded.slow(1.0, count=2, method="GET"), 0),  # a slow API server
+        (lambda: proxy.fail(503, count=8, method="PATCH", path=path), 3),  # 5xx on apply
+        (lambda: proxy.fail(409, count=8, method="PATCH", path=path), 3),  # conflicts on apply
+        (lambda: proxy.slow(1.0, count=2, method="GET"), 0),  # a slow API server
         (lambda: None, 0),  # no fault at all: a restart with a low forecast
     ]
     for inject, code in steps:
-        argv = write_inputs(tmp_path, kube_seeded, mode=mode, peak=100.0)  # the forecast falls
+        argv = write_inputs(tmp_path, kube_seeded, mode=mode, peak=100.0, proxy=True)  # the forecast falls
         inject()
         assert run_cli([*argv, "--once"]) == code, capsys.readouterr().out
-        kube_seeded.clear_faults()
+        proxy.clear()
         assert count() >= high  # unchanged by a failure, held after a restart

@@ -446,7 +446,7 @@ def test_live_load_timeout_message_names_the_real_timeout() -> None:
 
 
 @pytest.mark.slow
-def test_probes_listen_only_on_the_bind_address(kube_seeded: KubeApiServer, tmp_path: Path) -> None:
+def test_probes_listen_only_on_the_bind_address(kube_seeded: KubeTestbed, tmp_path: Path) -> None:
     """Issue 10, item 9: controller.bindAddress decides where /healthz, /readyz and /metrics listen."""
     from tests.controller.adapters.test_health import _outside_address
 
@@ -487,7 +487,7 @@ def test_probes_listen_only_on_the_bind_address(kube_seeded: KubeApiServer, tmp_
 
 @pytest.mark.parametrize("which", ["healthPort", "metricsPort"])
 def test_port_in_use_is_one_line_naming_the_port_and_setting(
-    kube_seeded: KubeApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str
+    kube_seeded: KubeTestbed, tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str
 ) -> None:
     """Issue 10, item 14: a port already in use ended in a raw OSError traceback."""
     from controller.cli import main
