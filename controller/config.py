@@ -1,10 +1,11 @@
 """The controller's configuration: the ``controller`` section of the same YAML file the forecast job reads.
 
 One frozen model tree (pydantic, see :mod:`forecaster.configbase`) describes every knob the decision core
-and the live loop use: the scale target, the capacity model (``capacityPerReplica``, ``headroom``), limits,
-HPA-style ``behavior`` policies, the safety rules (forecast/load staleness, max-capacity policy), cache
-warm-up and the loop's own plumbing (leader election, ports, annotations). Field docs carry units and
-every duration its allowed range; ``docs/configuration.md`` and the Helm values schema are generated from
+and the live loop use: the scale target, the capacity model (``capacityPerReplica``, ``headroom`` or
+``availabilityTarget``), limits, declared ``scalingWindows`` (see :mod:`controller.windows`), HPA-style
+``behavior`` policies, the safety rules (forecast/load staleness, max-capacity policy), cache warm-up and
+the loop's own plumbing (leader election, ports, annotations). Field docs carry units and every duration
+its allowed range; ``docs/configuration.md`` and the Helm values schema are generated from
 these models. Validation errors name the dotted field (``controller.maxReplicas: must be >= minReplicas
 (3), got 2``).
 
@@ -21,14 +22,25 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import pandas as pd
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from forecaster.configbase import Between, ConfigModel, Duration, Explain, NonEmptyStr, check, parse
+from controller.windows import ScalingWindow
+from forecaster.configbase import (
+    Between,
+    ConfigModel,
+    Duration,
+    Explain,
+    FieldError,
+    NonEmptyStr,
+    check,
+    parse,
+)
 
 SECTION = "controller"
+MAX_TARGET = 0.999  # the highest availability target the backtest error table can support
 PolicyType = Literal["Pods", "Percent"]
 SelectPolicy = Literal["Max", "Min", "Disabled"]
 Port = Annotated[int, Explain("must be a TCP port in 1..65535"), Field(ge=1, le=65535)]
@@ -326,12 +338,25 @@ class ControllerConfig(ConfigModel):
         "(0.1 = +10%).",
         json_schema_extra={"unit": "fraction"},
     )
+    availability_target: float | None = Field(
+        None, ge=0.5, le=MAX_TARGET,
+        description="Instead of the band and headroom: the share of intervals whose capacity must cover the "
+        "demand (0.995 = 99.5%). Each interval is sized at the quantile of the forecast's backtest errors at "
+        "its lead time that meets it; the live-load safety net keeps headroom's default margin. Setting "
+        "headroom too is an error.",
+        json_schema_extra={"unit": "fraction"},
+    )
     min_replicas: int = Field(
         2, ge=0, description="Never fewer replicas than this.", json_schema_extra={"unit": "replicas"},
     )
     max_replicas: int = Field(
         50, ge=1, description="Never more replicas than this (see maxCapacity).",
         json_schema_extra={"unit": "replicas"},
+    )
+    scaling_windows: tuple[ScalingWindow, ...] = Field(
+        (), strict=False,
+        description="Declared scaling windows (cron start, end or duration, zone, minReplicas, optional "
+        "maxReplicas): floors (and caps) on a schedule, reason ScheduledFloor / ScheduledCap.",
     )
     startup: Annotated[Duration, Between("0s", "1h")] = Field(
         Duration(60), description="Time from scale-up to a replica being ready.",
@@ -413,6 +438,15 @@ class ControllerConfig(ConfigModel):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _one_sizing(cls, data: Any) -> Any:
+        # Keys as written in the config file: a target and a headroom are two answers to one question.
+        if isinstance(data, dict) and data.get("availabilityTarget") is not None and "headroom" in data:
+            raise FieldError("availabilityTarget", "set either availabilityTarget or headroom, not both (the "
+                             "target sizes the forecast need from its error quantiles, not a margin)")
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         check(
@@ -420,6 +454,12 @@ class ControllerConfig(ConfigModel):
             "maxReplicas",
             f"must be >= minReplicas ({self.min_replicas}), got {self.max_replicas}",
         )
+        names = [w.name for w in self.scaling_windows]
+        for i, w in enumerate(self.scaling_windows):
+            key = f"scalingWindows[{i}]"
+            check(names.count(w.name) == 1, f"{key}.name", f"window {w.name!r} is declared more than once")
+            check(w.min_replicas <= self.max_replicas, f"{key}.minReplicas",
+                  f"window {w.name!r}: must be <= maxReplicas ({self.max_replicas}), got {w.min_replicas}")
         check(
             self.health_port != self.metrics_port,
             "metricsPort",

@@ -18,16 +18,26 @@ versioned and validated on both write and read. Schema version 1, all timestamps
       ],
       "events": [{"name": "Month start", "kind": "month_start", "start": ..., "end": ..., "uplift": 1.3}],
       "quality": [{"code": "gap", "severity": "warning", "message": "3 missing intervals ..."}],
-      "backtest": {"wape": 0.041, "mape": 0.05, "bias": -0.01, "coverage": 0.9, "folds": 4} | null
+      "backtest": {"wape": 0.041, "mape": 0.05, "bias": -0.01, "coverage": 0.9, "folds": 4} | null,
+      "error_quantiles": {                             # optional (absent: no backtest); see ErrorQuantiles
+        "levels": [0.5, ..., 0.999], "lead_seconds": [0, 3600, ...], "band_upper": [...per step...],
+        "quantiles": [[...per level...] per lead bucket], "residuals": [...], "coverage": [...per level...]
+      }
     }
 
 ``ds`` is the start of an interval; the values are mean rates over the interval in the unit of the history
 (for the controller: requests per second). ``peak_upper`` is the upper band of the *peak* rate inside the
 interval (>= ``yhat_upper``): capacity must cover the burst, not the mean.
+
+``error_quantiles`` was added to version 1 as an optional field: readers that predate it ignore it, and a
+reader of an artifact without it (an older job, or no backtest) treats the forecast errors as unknown
+(``controller.availabilityTarget`` then falls back to the band and headroom, and says so).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -67,6 +77,91 @@ class QualityNote:
 
 
 @dataclass(frozen=True)
+class ErrorQuantiles:
+    """The forecast's backtest errors by lead time, for sizing at an availability target.
+
+    The residuals are those the band is calibrated on (scaled as in :mod:`forecaster.band`), grouped into
+    lead buckets (lead = interval start - history end; bucket ``b`` holds leads from ``lead_seconds[b]`` to
+    the next edge). ``quantiles[b][j]`` is their one-sided finite-sample quantile at ``levels[j]``, in the
+    band's scaled units; ``band_upper[k]`` is the band's own upper quantile at horizon step ``k``, so the
+    ``levels[j]`` upper bound of the interval at step ``k`` is ``yhat + quantiles[b][j] / band_upper[k] *
+    (yhat_upper - yhat)``: it inherits the band's scale, widening, event effects and what-if scaling.
+    ``coverage[j]`` is the share of backtest actuals at or below that bound when each fold is judged by a
+    table built from the other folds (honest); ``residuals[b]`` counts a bucket's.
+    """
+
+    levels: tuple[float, ...]
+    lead_seconds: tuple[float, ...]
+    quantiles: tuple[tuple[float, ...], ...]
+    band_upper: tuple[float, ...]
+    residuals: tuple[int, ...]
+    coverage: tuple[float, ...]
+
+    def multiple(self, level: float, lead_s: float, step: int) -> float:
+        """The bound at ``level`` for the interval at horizon ``step`` (lead ``lead_s`` seconds), in units
+        of that interval's upper band half-width (linear between table levels, clamped to them); 0 where
+        the band has no upper width (the bound is then the forecast itself)."""
+        b = max(bisect.bisect_right(self.lead_seconds, lead_s) - 1, 0)
+        upper = self.band_upper[min(max(step, 0), len(self.band_upper) - 1)]
+        return _interp(self.levels, self.quantiles[b], level) / upper if upper > 0 else 0.0
+
+    def achieved(self, level: float) -> float:
+        """The backtest's (cross-validated) share of actuals covered at ``level``."""
+        return _interp(self.levels, self.coverage, level)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "levels": list(self.levels),
+            "lead_seconds": list(self.lead_seconds),
+            "quantiles": [list(q) for q in self.quantiles],
+            "band_upper": list(self.band_upper),
+            "residuals": list(self.residuals),
+            "coverage": list(self.coverage),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorQuantiles:
+        return cls(
+            tuple(float(v) for v in data["levels"]),
+            tuple(float(v) for v in data["lead_seconds"]),
+            tuple(tuple(float(v) for v in row) for row in data["quantiles"]),
+            tuple(float(v) for v in data["band_upper"]),
+            tuple(int(v) for v in data["residuals"]),
+            tuple(float(v) for v in data["coverage"]),
+        )
+
+    def problem(self) -> str | None:
+        """Why the table cannot be used, or None: shapes, order, finiteness."""
+        lv, leads = self.levels, self.lead_seconds
+        if not lv or any(not 0 < v < 1 for v in lv) or any(b <= a for a, b in itertools.pairwise(lv)):
+            return "levels must be ascending in (0, 1)"
+        if not leads or leads[0] != 0 or any(b <= a for a, b in itertools.pairwise(leads)):
+            return "lead_seconds must be ascending from 0"
+        if len(self.quantiles) != len(leads) or len(self.residuals) != len(leads):
+            return "quantiles and residuals need one row per lead bucket"
+        if len(self.coverage) != len(lv) or any(len(row) != len(lv) for row in self.quantiles):
+            return "quantiles rows and coverage need one value per level"
+        if not self.band_upper or any(not (math.isfinite(v) and v >= 0) for v in self.band_upper):
+            return "band_upper needs one finite value >= 0 per horizon step"
+        values = [*self.coverage, *(v for row in self.quantiles for v in row)]
+        if not all(math.isfinite(v) for v in values) or any(n < 0 for n in self.residuals):
+            return "values must be finite (residual counts >= 0)"
+        if any(b < a for row in self.quantiles for a, b in itertools.pairwise(row)):
+            return "quantiles must not decrease with the level"
+        return None
+
+
+def _interp(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    j = bisect.bisect_right(xs, x)
+    x0, x1, y0, y1 = xs[j - 1], xs[j], ys[j - 1], ys[j]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+@dataclass(frozen=True)
 class ForecastArtifact:
     created_at: pd.Timestamp
     model: str
@@ -82,6 +177,7 @@ class ForecastArtifact:
     events: tuple[Event, ...] = ()
     quality: tuple[QualityNote, ...] = ()
     backtest: dict[str, float] | None = field(default=None)
+    error_quantiles: ErrorQuantiles | None = None
 
     def frame(self) -> pd.DataFrame:
         """Intervals as a frame with columns ds, yhat, yhat_lower, yhat_upper, peak_upper."""
@@ -128,6 +224,7 @@ class ForecastArtifact:
             ],
             "quality": [asdict(q) for q in self.quality],
             "backtest": self.backtest,
+            **({"error_quantiles": self.error_quantiles.to_dict()} if self.error_quantiles else {}),
         }
 
     def to_json(self) -> str:
@@ -191,6 +288,9 @@ class ForecastArtifact:
                     for q in data.get("quality", [])
                 ),
                 backtest=data.get("backtest"),
+                error_quantiles=(
+                    ErrorQuantiles.from_dict(data["error_quantiles"]) if data.get("error_quantiles") else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise StoreError(f"{where}: malformed field ({type(exc).__name__}: {exc})") from None
@@ -219,6 +319,10 @@ def validate(art: ForecastArtifact, *, where: str = "forecast artifact") -> None
         if prev is not None and i.ds <= prev:
             raise StoreError(f"{where}: intervals are not in ascending order at {n} ({_iso(i.ds)})")
         prev = i.ds
+    if art.error_quantiles is not None:
+        problem = art.error_quantiles.problem()
+        if problem is not None:
+            raise StoreError(f"{where}: error_quantiles: {problem}")
 
 
 def _iso(ts: pd.Timestamp) -> str:

@@ -23,13 +23,14 @@ import pandas as pd
 
 from forecaster import band, numeric
 from forecaster import folds as fold_arrays
-from forecaster.artifact import Event, ForecastArtifact, Interval, QualityNote
+from forecaster.artifact import ErrorQuantiles, Event, ForecastArtifact, Interval, QualityNote
 from forecaster.backtest import Calibration, check_forecast, cutoffs, rolling_origin
 from forecaster.durations import format_duration
 from forecaster.errors import OperationalError, UserError
 from forecaster.folds import FoldSet
 from forecaster.models import AUTO_CANDIDATES, FALLBACK_CHAIN, MODELS, available_models
 from forecaster.models.base import FitContext, Model
+from forecaster.residuals import error_table
 from forecaster.series.cleaning import CleanSeries, resample
 from forecaster.series.covariates import align as align_covariates
 from forecaster.series.event_effects import apply_effects, learn_effects
@@ -58,6 +59,7 @@ class ForecastResult:
     freq: pd.Timedelta
     band_level: float
     members: tuple[str, ...] = field(default=())
+    errors: ErrorQuantiles | None = None  # backtest error quantiles by lead (availability targets)
 
 
 @dataclass
@@ -196,6 +198,7 @@ def run_forecast(
             )
         )
     backtest = None
+    errors = None
     if chosen_folds is not None and len(chosen_folds):
         check = band.check_coverage(chosen_folds, band_level, widen=widen)
         if check.widen > 1.0:
@@ -207,7 +210,9 @@ def run_forecast(
                     f"backtest folds (nominal {band_level:.0%}): widened by {check.widen - 1:.0%}",
                 )
             )
-        frame = band.calibrate_steps(chosen_folds, band_level, widen=widen * check.widen).apply(frame)
+        cal = band.calibrate_steps(chosen_folds, band_level, widen=widen * check.widen)
+        frame = cal.apply(frame)
+        errors = error_table(chosen_folds, cal)
         backtest = fold_arrays.scores(chosen_folds) | {"coverage": check.coverage}
     else:
         frame = Calibration(-0.3, 0.3, band_level, 0, widen).apply(frame)
@@ -245,6 +250,7 @@ def run_forecast(
         freq=out_freq,
         band_level=band_level,
         members=tuple(m.alias for m in members),
+        errors=errors,
     )
 
 
@@ -516,4 +522,5 @@ def to_artifact(
         events=events,
         quality=result.notes,
         backtest=bt,
+        error_quantiles=result.errors,
     )

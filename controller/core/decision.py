@@ -12,12 +12,16 @@ can see why the controller asked for N replicas:
    forecast's uncertainty). ``ForecastLevelCorrected``: after a sustained gap between live load and forecast,
    the window's forecast is scaled by their ratio first (bounded; see :mod:`controller.core.level`).
    ``NoForecast`` / ``StaleForecast`` / ``ForecastExhausted``: no usable forecast, so ``ReactiveScaling`` from
-   the observed load, never below the current replicas (blind: the safe direction).
+   the observed load, never below the current replicas (blind: the safe direction). With
+   ``availabilityTarget``: ``AvailabilityTarget``, the window's rate at the forecast's error quantile that
+   meets the target, instead of the band and headroom (see :mod:`controller.core.target`;
+   ``NoErrorQuantiles`` when the artifact has no error table: band and headroom then).
 2. ``ObservedLoadFloor`` (``ForecastMissed``): the observed load with headroom needs more than the plan.
 3. Stabilisation (``ScaleDownStabilized`` / ``ScaleUpStabilized``), ``WithinTolerance``, then the rate limits
    (``ScaleUpLimit`` / ``ScaleDownLimit``) exactly as HPA ``behavior`` computes them.
-4. Limits: ``TooFewReplicas`` (minReplicas), ``TooManyReplicas`` / ``MaxCapacityExceeded`` (maxReplicas, or
-   maxReplicas + burstBuffer in ``exceed`` mode; both warn).
+4. Limits: ``TooFewReplicas`` (minReplicas), the declared scaling windows' ``ScheduledFloor`` and
+   ``ScheduledCap`` (see :mod:`controller.core.schedule`), ``TooManyReplicas`` / ``MaxCapacityExceeded``
+   (maxReplicas, or maxReplicas + burstBuffer in ``exceed`` mode; both warn).
 5. Safety floors that no rate limit or stabilisation may undercut: the observed need (``ObservedLoadFloor``)
    and, while blind (``ObservedLoadMissing`` / ``ObservedLoadStale`` / ``ForecastPartial`` / no forecast),
    the current replicas (``NoScaleDownWhileBlind``). Floors are capped by the ceiling.
@@ -87,18 +91,29 @@ from controller.core.outcome import (
     stale_forecast_message,
     stale_load_message,
 )
+from controller.core.schedule import (
+    SCHEDULED_CAP,
+    SCHEDULED_FLOOR,
+    InForce,
+    cap_message,
+    due_warmups,
+    floor_message,
+    timetable,
+)
 from controller.core.state import ControllerState
 from controller.core.steps import Step, Trace, raw, text
+from controller.core.target import AVAILABILITY_TARGET, NO_ERROR_QUANTILES, sizing_view, target_message
 from controller.core.warmup import WarmupAction, due_now
 from controller.ports import ObservedLoad
 from forecaster.artifact import ForecastArtifact
 
 __all__ = [
-    "BLIND_HOLD", "DOWN_LIMIT", "DOWN_STABILIZED", "FORECAST_EXHAUSTED", "FORECAST_MISSED",
-    "FORECAST_PARTIAL", "FORECAST_PEAK", "HEADROOM", "MAX_EXCEEDED", "NO_DATA", "NO_FORECAST",
-    "OBSERVED_FLOOR", "OBSERVED_MISSING", "OBSERVED_STALE", "RAMP_ANTICIPATION", "REACTIVE", "RESTART_HOLD",
-    "STALE_FORECAST", "TOO_FEW", "TOO_MANY", "UP_LIMIT", "UP_STABILIZED", "WITHIN_TOLERANCE",
-    "ControllerState", "Decision", "Mode", "Step", "decide", "replicas_for",
+    "AVAILABILITY_TARGET", "BLIND_HOLD", "DOWN_LIMIT", "DOWN_STABILIZED", "FORECAST_EXHAUSTED",
+    "FORECAST_MISSED", "FORECAST_PARTIAL", "FORECAST_PEAK", "HEADROOM", "MAX_EXCEEDED", "NO_DATA",
+    "NO_ERROR_QUANTILES", "NO_FORECAST", "OBSERVED_FLOOR", "OBSERVED_MISSING", "OBSERVED_STALE",
+    "RAMP_ANTICIPATION", "REACTIVE", "RESTART_HOLD", "SCHEDULED_CAP", "SCHEDULED_FLOOR", "STALE_FORECAST",
+    "TOO_FEW", "TOO_MANY", "UP_LIMIT", "UP_STABILIZED", "WITHIN_TOLERANCE", "ControllerState", "Decision",
+    "Mode", "Step", "decide", "replicas_for",
 ]
 
 
@@ -148,21 +163,23 @@ def decide(
     # 2. Demand from the forecast (level-corrected from the live load), or reactive scaling without one.
     fc = _forecast_demand(forecast, config, now, end_ns, tr)
     lv = level.update(state, config.level_correction, obs_rate, fc.now_mean if fc else None, now)
-    fc_peak = fc_need = fc_band_need = fc_now_peak = None
+    fc_peak = fc_need = fc_band_need = fc_now_peak = target = None
     partial_cover = fc is not None and fc.partial
     if fc is not None:
         note = raw(lv, "message")
         if note is not None:
             tr.note(level.LEVEL_CORRECTED, note)
         fc_peak, fc_mean, fc_now_peak = fc.peak * lv.factor, fc.mean * lv.factor, fc.now_peak
+        target = fc.target
         fc_band_need = replicas_for(fc_peak, cap)
-        fc_need = max(fc_band_need, replicas_for(fc_mean, cap, head))
+        fc_need = fc_band_need if target is not None else max(fc_band_need, replicas_for(fc_mean, cap, head))
     blind = obs_rate is None or fc_need is None or partial_cover
     if fc_need is not None and fc_peak is not None and fc_band_need is not None:
         mode: Mode = "predictive"
         desired = tr.set(
-            FORECAST_PEAK,
-            partial(peak_message, fc_peak, now, k.window_td, fc_band_need, cap),
+            FORECAST_PEAK if target is None else AVAILABILITY_TARGET,
+            partial(peak_message, fc_peak, now, k.window_td, fc_band_need, cap) if target is None else
+            partial(target_message, target, fc_peak, now, k.window_td, fc_band_need, cap),
             fc_band_need,
         )
         if fc_need > fc_band_need:
@@ -207,7 +224,7 @@ def decide(
 
     # 3b. A later peak the rate-limited scale-up cannot reach in time from here: start climbing now.
     if mode == "predictive" and fc is not None and forecast is not None and current is not None:
-        desired = anticipate_ns(fc.view, forecast, config, state, now_ns, end_ns, desired, tr, lv.factor)
+        desired = anticipate_ns(fc.sizing, forecast, config, state, now_ns, end_ns, desired, tr, lv.factor)
 
     # 4. Stabilisation, tolerance and rate limits relative to the current replicas. One pass keeps the
     # recommendations of the retention and finds the extremes of both windows (as HPA stabilisation does).
@@ -247,6 +264,10 @@ def decide(
     ceiling = config.ceiling
     if value < config.min_replicas:
         value = tr.set(TOO_FEW, text("raised to minReplicas {}", config.min_replicas), config.min_replicas)
+    win = k.windows.at(now_ns) if k.windows is not None else None
+    window = None
+    if win is not None:
+        value, window = _scheduled(value, win, config, tr)
     if value > config.max_replicas:
         value = _cap(value, desired, config, tr)
 
@@ -300,6 +321,9 @@ def decide(
                 issued=(key for key, _ in issued),
             )
         )
+        if k.windows is not None:
+            warmups += tuple(due_warmups(k.windows, now=now, target=k.target, replicas=value,
+                                         issued={key for key, _ in issued}))
         if warmups:
             issued = (*issued, *((w.key, max(w.until, now) + k.warmup_keep) for w in warmups))
     new_state = ControllerState(
@@ -328,14 +352,29 @@ def decide(
         forecast_need=fc_need,
         observed_rate=obs_rate,
         observed_need=obs_need,
+        window=window,
     )
+
+
+def _scheduled(value: int, win: InForce, config: ControllerConfig, tr: Trace) -> tuple[int, str]:
+    """The declared windows' floor, then their cap (never below the floor), as limits after the rate limits;
+    with the name of the window that set the count (else of the one whose floor or cap is in force)."""
+    by = win.floor_by if win.floor_by >= 0 else win.cap_by
+    if win.floor > value and win.floor_by >= 0:
+        w = config.scaling_windows[win.floor_by]
+        message = partial(floor_message, w, win.floor, win.start_ns, win.end_ns)
+        value = tr.set(SCHEDULED_FLOOR, message, win.floor)
+    if win.cap is not None and value > win.cap:
+        by = win.cap_by
+        value = tr.set(SCHEDULED_CAP, partial(cap_message, config.scaling_windows[by], win.cap), win.cap)
+    return value, config.scaling_windows[by].name
 
 
 class _Spans:
     """What :func:`decide` derives from a config, once per config object (see ``per_object``)."""
 
     __slots__ = ("down_window_ns", "event_keep_ns", "grace_ns", "rec_keep_ns", "startup_ns", "target",
-                 "up_window_ns", "warmup_keep", "window_ns", "window_td")
+                 "up_window_ns", "warmup_keep", "window_ns", "window_td", "windows")
 
     def __init__(self, config: ControllerConfig) -> None:
         b, w = config.behavior, config.warmup
@@ -353,6 +392,7 @@ class _Spans:
         self.startup_ns = seconds_ns(config.startup)
         self.grace_ns = 2 * config.interval_ns
         self.target = config.target.describe() if config.target is not None else "recharge"
+        self.windows = timetable(config)
 
 
 _SPANS: dict[int, tuple[weakref.ref[Any], _Spans]] = {}
@@ -360,7 +400,9 @@ _SPANS: dict[int, tuple[weakref.ref[Any], _Spans]] = {}
 
 class _Demand(NamedTuple):
     view: ForecastView
-    peak: float  # max peak_upper over the window, req/s
+    sizing: ForecastView  # what the need is read from: the view itself, or the availability target's
+    target: float | None  # the availability target the peak is sized at (None: band and headroom)
+    peak: float  # max peak_upper (or target rate) over the window, req/s
     mean: float  # max yhat over the window, req/s
     partial: bool  # the forecast covers only part of the window
     now_peak: float | None  # peak_upper of the interval containing now
@@ -397,12 +439,21 @@ def _forecast_demand(
     if partial_cover:
         tr.note(FORECAST_PARTIAL, partial(partial_message, ivs[lo].ds, ivs[hi - 1].ds, step), warning=True)
     covers_now = ds[lo] <= now_ns
+    sv, target = fv, config.availability_target
+    if target is not None:
+        sv = sizing_view(forecast, fv, target) or fv
+        if sv is fv:
+            target = None
+            tr.note(NO_ERROR_QUANTILES, "the forecast carries no backtest error table: sized on the band and "
+                                        "headroom instead of the availability target", warning=True)
     return _Demand(
         fv,
-        max(fv.peak[lo:hi]),
+        sv,
+        target,
+        max(sv.peak[lo:hi]),
         max(fv.yhat[lo:hi]),
         partial_cover,
-        fv.peak[lo] if covers_now else None,
+        sv.peak[lo] if covers_now else None,
         fv.yhat[lo] if covers_now else None,
     )
 

@@ -76,6 +76,7 @@ class Decision:
     forecast_need: int | None = None  # replicas the forecast needs, headroom included
     observed_rate: float | None = None  # req/s, None when missing or stale
     observed_need: int | None = None  # replicas the observed load needs, headroom included
+    window: str | None = None  # the declared scaling window whose floor (or cap) was in force
 
     def __init__(
         self,
@@ -93,6 +94,7 @@ class Decision:
         forecast_need: int | None = None,
         observed_rate: float | None = None,
         observed_need: int | None = None,
+        window: str | None = None,
     ) -> None:
         # One dict update instead of a frozen dataclass's per-field object.__setattr__ (a decision is made
         # every tick); ``message`` and ``window_end`` may be callables (Deferred fields).
@@ -100,6 +102,7 @@ class Decision:
             at=at, replicas=replicas, current=current, reason=reason, message=message, mode=mode, steps=steps,
             warmups=warmups, state=state, window_end=window_end, forecast_peak=forecast_peak,
             forecast_need=forecast_need, observed_rate=observed_rate, observed_need=observed_need,
+            window=window,
         )
 
     @property
@@ -130,6 +133,7 @@ class Decision:
             "forecastNeed": self.forecast_need,
             "observedRate": self.observed_rate,
             "observedNeed": self.observed_need,
+            **({"window": self.window} if self.window is not None else {}),
             "steps": [
                 {"reason": s.reason, "message": s.message, "replicas": s.replicas, "warning": s.warning}
                 for s in self.steps
