@@ -17,7 +17,7 @@ import argparse
 import math
 from typing import Any
 
-from controller.config import ControllerConfig
+from controller.config import MAX_TARGET, ControllerConfig
 from controller.configfile import load_controller_config
 from forecaster.configbase import Duration
 from forecaster.durations import parse_duration
@@ -186,7 +186,22 @@ def _show(name: str) -> str:
 
 # Flags that describe the replicas, the config field each overrides, and (for scenario comparisons) the
 # names of the flags whose values belong to the scenario rather than the baseline.
-CLUSTER_FLAGS = ("capacity_per_replica", "startup", "warmup_time", "min_replicas", "max_replicas", "headroom")
+CLUSTER_FLAGS = ("capacity_per_replica", "startup", "warmup_time", "min_replicas", "max_replicas", "headroom",
+                 "availability_target")
+
+
+def parse_target(text: str, *, what: str = "--availability-target") -> float:
+    """``'99.5%'`` or ``'0.995'`` -> 0.995; UserError naming ``what`` outside 50%..99.9%."""
+    s = str(text).strip()
+    try:
+        value = round(float(s[:-1]) / 100.0 if s.endswith("%") else float(s), 9)
+    except ValueError:
+        raise UserError(f"{what}: expected a share like 0.995 or a percentage like 99.5%, got {text!r}") \
+            from None
+    if not (math.isfinite(value) and 0.5 <= value <= MAX_TARGET):
+        hint = f" (write {s}% or {value / 100:g})" if 50 <= value <= 100 * MAX_TARGET else ""
+        raise UserError(f"{what}: must be between 50% and {MAX_TARGET:.1%}, got {text!r}{hint}")
+    return value
 
 
 def add_controller_arguments(parser: argparse.ArgumentParser, *, price: bool = False) -> None:
@@ -209,6 +224,10 @@ def add_controller_arguments(parser: argparse.ArgumentParser, *, price: bool = F
                        help="margin over the forecast mean, e.g. 10%% or 0.1 (default: config or "
                             f"{_show('headroom')}); the need is the larger of the peak upper band and "
                             "mean x (1 + headroom)")
+    group.add_argument("--availability-target", default=None, metavar="SHARE",
+                       help="instead of the band and --headroom: the share of intervals whose capacity must "
+                            "cover the demand, e.g. 99.5%% or 0.995 (default: config or off); each interval "
+                            "is sized at the forecast's backtest error quantile at its lead time")
     if price:
         group.add_argument("--price-per-replica-hour", type=float, default=None, metavar="PRICE",
                            help="cost of one replica for one hour, in --currency (default: none; costs "
@@ -245,6 +264,12 @@ def controller_config(args: argparse.Namespace, *, ignore: tuple[str, ...] = ())
             changes[name] = Duration(td.total_seconds())
     if flag("headroom") is not None:
         changes["headroom"] = parse_fraction(flag("headroom"), what="--headroom")
+        changes["availability_target"] = None  # the flag asks for headroom sizing
+    if flag("availability_target") is not None:
+        if "headroom" in changes:
+            raise UserError("--availability-target: give either it or --headroom, not both (the target sizes "
+                            "the forecast need from its error quantiles instead of a margin)")
+        changes["availability_target"] = parse_target(flag("availability_target"))
     for name in ("min_replicas", "max_replicas"):
         value = flag(name)
         if value is not None:

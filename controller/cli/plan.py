@@ -11,6 +11,8 @@ import sys
 import time
 from typing import Any
 
+import pandas as pd
+
 from controller.cli.args import (
     add_calendar_arguments,
     add_controller_arguments,
@@ -21,6 +23,7 @@ from controller.cli.args import (
     load_clean_history,
 )
 from controller.cli.progress import Progress
+from controller.planning.declared import describe_windows, target_cost, window_rows
 from controller.planning.plan import build_plan, forecast_after
 from controller.planning.warmups import count_warmups
 from forecaster.durations import format_duration, parse_duration
@@ -80,4 +83,12 @@ def run_plan(args: argparse.Namespace) -> int:
             f"{hours:,.1f} replica-hours, warm-ups {warmups.describe()}",
             file=sys.stderr,
         )
+        cost = target_cost(artifact, config, frame, initial_replicas=args.initial_replicas)
+        if cost is not None:
+            print(f"plan: {cost.describe()}", file=sys.stderr)
+        if config.scaling_windows:
+            end = frame["ds"].iloc[-1] + pd.Timedelta(seconds=artifact.interval_seconds)
+            rows = window_rows(config, frame["ds"].iloc[0], end, frame)
+            for line in describe_windows(config, rows):
+                print(f"plan: {line}", file=sys.stderr)
     return 0

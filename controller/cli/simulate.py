@@ -4,12 +4,15 @@ Wires files and flags to the pure simulator (:mod:`controller.planning.simulate`
 :mod:`controller.planning.policies`,
 :mod:`controller.planning.predictive`) and prints a side-by-side table (or JSON). The part of the trace before
 ``--start`` is history only: it feeds the first forecasts and the default cron schedule; metrics cover the
-rest.
+rest. Declared scaling windows (``--config``) apply to the predictive policy (through ``decide()``) and to
+the cron policy (on top of its schedule); the windows' openings and the intervals each set are listed.
+With an availability target, the predictive policy also runs with the fixed headroom for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -26,6 +29,8 @@ from controller.cli.args import (
     price_from_args,
 )
 from controller.cli.progress import Progress
+from controller.core.schedule import listing
+from controller.planning.declared import fixed_name, replay_line
 from controller.planning.policies import (
     POLICY_NAMES,
     CronPolicy,
@@ -155,25 +160,26 @@ def build_policies(
         if name == "reactive":
             out.append(ReactivePolicy(HpaSettings(target_utilization=args.target_utilization)))
         elif name == "cron":
+            windows = cfg if cfg.scaling_windows else None
             if args.cron:
-                out.append(parse_cron(args.cron))
+                out.append(dataclasses.replace(parse_cron(args.cron), windows=windows))
             else:
-                out.append(CronPolicy(hourly=cron_from_history(history, params, args.timezone)))
+                hourly = cron_from_history(history, params, args.timezone)
+                out.append(CronPolicy(hourly=hourly, windows=windows))
         elif name == "oracle":
             out.append(OraclePolicy())
         elif name == "predictive":
-            from controller.planning.predictive import PredictivePolicy, pipeline_forecaster
+            from controller.planning.predictive import PredictivePolicy, pipeline_forecaster, shared
 
             refit = parse_duration(args.refit, what="--refit")
-            out.append(
-                PredictivePolicy(
-                    config=cfg,
-                    history=full,
-                    refit=refit,
-                    forecaster=pipeline_forecaster(args.model, args.timezone),
-                )
-            )
+            fit = shared(pipeline_forecaster(args.model, args.timezone))
+            out.append(PredictivePolicy(config=cfg, history=full, refit=refit, forecaster=fit))
+            if cfg.availability_target is not None:
+                fixed = cfg.evolve(availability_target=None)
+                out.append(PredictivePolicy(config=fixed, history=full, refit=refit, forecaster=fit,
+                                            name=fixed_name(cfg)))
     return out
+
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
             timings[policy.name] = time.perf_counter() - t0
     table = compare(results)
     notes = [f"{r.policy}: {note}" for r in results for note in r.notes] + warmup_notes(results)
+    windows = listing(cfg, trace.start, trace.end) if cfg.scaling_windows else []
+    target = _target_line(cfg, results)
     if args.json:
         doc = {
             "trace": args.history,
@@ -230,10 +238,16 @@ def run(args: argparse.Namespace) -> int:
                     "vs_oracle_replica_hours": _num(table, r.policy, "vs_oracle_replica_hours"),
                     "seconds": round(timings[r.policy], 3),
                     "notes": r.notes,
+                    "availability": r.availability,
+                    "window_intervals": r.window_intervals,
                 }
                 for r in results
             },
             "notes": notes,
+            "availability_target": cfg.availability_target,
+            "windows": [
+                {**w, **{k: w[k].isoformat() for k in ("start", "end", "requested_from")}} for w in windows
+            ],
         }
         json.dump(doc, sys.stdout, indent=1)
         sys.stdout.write("\n")
@@ -245,15 +259,43 @@ def run(args: argparse.Namespace) -> int:
         )
         warms = {r.policy: r.issues_warmups for r in results}
         sys.stdout.write(format_table(table, price=price, cost=cost_label(args), warms=warms) + "\n")
+        if target:
+            sys.stdout.write(target + "\n")
+        for line in _window_lines(cfg, windows, results):
+            sys.stdout.write(line + "\n")
         for note in notes:
             sys.stdout.write(f"note: {note}\n")
     return 0
 
 
+def _target_line(cfg: Any, results: list[SimResult]) -> str:
+    """The replay's achieved share and cost at the availability target against the fixed headroom."""
+    by = {r.policy: r for r in results}
+    fixed = by.get(fixed_name(cfg))
+    if cfg.availability_target is None or "predictive" not in by or fixed is None:
+        return ""
+    p = by["predictive"]
+    return replay_line(cfg.availability_target, p.availability, p.metrics.replica_hours, fixed.availability,
+                       fixed.metrics.replica_hours, cfg.headroom)
+
+
+def _window_lines(cfg: Any, windows: list[dict[str, Any]], results: list[SimResult]) -> list[str]:
+    if not cfg.scaling_windows:
+        return []
+    out = ["scaling windows (intervals in which each window set the requested replicas, per policy):"]
+    for w in cfg.scaling_windows:
+        mine = [o for o in windows if o["window"] == w.name]
+        first = f", first {mine[0]['start'].isoformat()}" if mine else ""
+        set_by = ", ".join(f"{r.policy} {r.window_intervals.get(w.name, 0)}" for r in results
+                           if r.policy == "predictive" or r.policy == "cron")
+        out.append(f"  {w.describe()}: {len(mine)} opening(s){first}; set {set_by or 'none'}")
+    return out
+
+
 def warmup_notes(results: list[SimResult]) -> list[str]:
     """Why a policy shows no warm-ups (:mod:`controller.planning.warmups`)."""
     out = []
-    silent = [r.policy for r in results if not r.issues_warmups and r.policy != "predictive"]
+    silent = [r.policy for r in results if not r.issues_warmups and not r.policy.startswith("predictive")]
     if silent:
         out.append(f"warm-ups: {', '.join(silent)} show '-': {WHY_NONE}")
     if any(r.policy == "predictive" and not r.issues_warmups for r in results):

@@ -25,6 +25,7 @@ from controller.cli.args import (
     controller_config,
     cost_label,
     load_clean_history,
+    parse_target,
     price_from_args,
 )
 from controller.cli.progress import Progress
@@ -79,6 +80,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--no-warmup", action="store_true", help="do not plan cache warm-ups (as `plan`)")
     p.add_argument("--details", action="store_true",
                    help="also list every scale-up, every risk window and the replicas per hour")
+    p.add_argument("--baseline-availability-target", default=None, metavar="SHARE",
+                   help="the baseline's availability target, e.g. 99.5%% (or 'off': the band and headroom); "
+                        "with --availability-target 99.9%% this asks what 99.9%% costs against 99.5%% "
+                        "(default: the config's, or the scenario's without --config)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print progress on stderr")
     p.set_defaults(func=run)
@@ -92,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
     check_initial_replicas(args)
     scen_cfg = controller_config(args)
     base_cfg = controller_config(args, ignore=CLUSTER_FLAGS) if args.config else scen_cfg
+    if args.baseline_availability_target is not None:
+        text = args.baseline_availability_target.strip().lower()
+        target = None if text == "off" else parse_target(text, what="--baseline-availability-target")
+        base_cfg = base_cfg.evolve(availability_target=target)
     horizon = parse_duration(args.horizon, what="--horizon")
     price = price_from_args(args)
     opts: dict[str, Any] = {
@@ -160,6 +169,9 @@ def format_comparison(base: Plan, scen: Plan, *, details: bool = False, cost: st
     if base.summary.get("quota_tps") is not None:
         rows.append((f"hours over quota {base.summary['quota_tps']:g} req/s", "hours_over_quota",
                      "{:.1f}".format))
+    if {base.summary["availability_target"], scen.summary["availability_target"]} != {"off"}:
+        rows += [("availability target", "availability_target", str),
+                 ("backtest share covered at target", "backtest_achieved", str)]
     rows += [
         ("replica-hours", "replica_hours", "{:,.1f}".format),
         (cost, "cost", cost_text),
@@ -173,6 +185,10 @@ def format_comparison(base: Plan, scen: Plan, *, details: bool = False, cost: st
     out = [f"{'':{w}}  {'baseline':>{cw}}  {'scenario':>{cw}}"]
     out += [f"{label:{w}}  {a:>{cw}}  {b:>{cw}}" for label, a, b in cells]
     shown = None if details else 10
+    for plan in (base, scen) if base.summary["windows"] != scen.summary["windows"] else (scen,):
+        if plan.summary["windows"]:
+            out.append(f"\nDeclared {plan.summary['windows'][0].rstrip(':')} ({plan.scenario}):")
+            out.extend(plan.summary["windows"][1:])
     for plan in (base, scen):
         if plan.risks:
             out.append(f"\nRisk windows ({plan.scenario}): {len(plan.risks)}")

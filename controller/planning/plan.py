@@ -11,9 +11,10 @@ forecast (``yhat``).
 Output contract (stable; used for evaluation), one row per forecast interval at the history's resolution:
 ``ds, replicas`` (replicas READY and warm for the whole of ``[ds, next ds)``), then ``yhat, yhat_lower,
 yhat_upper, peak_upper`` (req/s), ``need`` (replicas that row needs: its peak band, or its mean plus
-headroom if more), ``requested`` (replicas requested at ``ds``), ``reason`` (code of the decision that
-readied the row), and
-``warmup_at, warmup_key, warmup_reason`` (warm-ups issued within the row, ``;``-separated, empty if none).
+headroom if more; with ``availabilityTarget``, its rate at the target's error quantile), ``requested``
+(replicas requested at ``ds``), ``reason`` (code of the decision that readied the row), and
+``warmup_at, warmup_key, warmup_reason`` (warm-ups issued within the row, ``;``-separated, empty if none),
+then ``window`` (the declared scaling window whose floor or cap set the row's replicas, empty if none).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from typing import Any
 import pandas as pd
 
 from controller.config import ControllerConfig
-from controller.core.behavior import forecast_need
-from controller.core.decision import Decision, decide
+from controller.core.decision import SCHEDULED_CAP, SCHEDULED_FLOOR, Decision, decide
 from controller.core.state import ControllerState
+from controller.core.target import interval_needs
 from controller.ports import ObservedLoad
 from forecaster.artifact import ForecastArtifact
 from forecaster.configbase import Duration
@@ -37,7 +38,7 @@ from forecaster.errors import UserError
 
 PLAN_COLUMNS = [
     "ds", "replicas", "yhat", "yhat_lower", "yhat_upper", "peak_upper", "need", "requested", "reason",
-    "warmup_at", "warmup_key", "warmup_reason",
+    "warmup_at", "warmup_key", "warmup_reason", "window",
 ]
 
 
@@ -90,9 +91,9 @@ def build_plan(
         decisions.append(d)
     first = initial_replicas if initial_replicas is not None else requested[0]
     rows: list[dict[str, Any]] = []
-    cap, head = config.capacity_per_replica, config.headroom
+    needs = interval_needs(forecast, config)
     lead = config.lead
-    for iv in ivs:
+    for iv, need in zip(ivs, needs, strict=True):
         # Replicas ready through [ds, ds + res): survivors of every request since ds - lead (newest pods go
         # first on scale-down), i.e. the lowest count requested from the last request before ds - lead on.
         lo = bisect.bisect_right(times, iv.ds - lead) - 1
@@ -105,6 +106,7 @@ def build_plan(
         readying = bisect.bisect_right(times, iv.ds - lead) - 1
         w_lo = 0 if iv.ds == start else bisect.bisect_left(times, iv.ds)
         issued = [w for d in decisions[w_lo:hi] for w in d.warmups]
+        readied = decisions[max(readying, 0)]
         rows.append({
             "ds": iv.ds,
             "replicas": ready,
@@ -112,12 +114,13 @@ def build_plan(
             "yhat_lower": iv.yhat_lower,
             "yhat_upper": iv.yhat_upper,
             "peak_upper": iv.peak_upper,
-            "need": forecast_need(iv.peak_upper, iv.yhat, cap, head),
+            "need": need,
             "requested": requested[at_ds] if at_ds >= 0 else first,
-            "reason": decisions[max(readying, 0)].reason,
+            "reason": readied.reason,
             "warmup_at": ";".join(w_at(decisions, w_lo, hi, w.key) for w in issued),
             "warmup_key": ";".join(w.key for w in issued),
             "warmup_reason": ";".join(w.reason for w in issued),
+            "window": readied.window if readied.reason in (SCHEDULED_FLOOR, SCHEDULED_CAP) else "",
         })
     return pd.DataFrame(rows, columns=PLAN_COLUMNS), decisions
 

@@ -10,7 +10,9 @@ sees the future: it is the physical limit the others are measured against.
   currentUtil / targetUtil)`` every sync period (15 s), no change within the tolerance (0.1), the highest
   recommendation of the last 300 s on scale-down, and the ``behavior`` rate limits (default +100% or +4
   pods per 15 s up, -100% per 15 s down) counted from the replicas at the start of each policy period.
-- :class:`CronPolicy` sets replicas by local hour of day (or a fixed count).
+- :class:`CronPolicy` sets replicas by local hour of day (or a fixed count), and with a controller config
+  that declares ``scalingWindows``, raises (and caps) them as those windows do in ``decide()``, through
+  the same timetable (:mod:`controller.core.schedule`).
 - :class:`OraclePolicy` requests, ``lead`` ahead, the fewest replicas that cover demand at every moment.
 - :class:`PredictivePolicy` (in :mod:`controller.planning.predictive`) replays the real ``decide()``.
 """
@@ -25,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from controller.config import BehaviorConfig, ScalingRules
+from controller.config import BehaviorConfig, ControllerConfig, ScalingRules
+from controller.core.schedule import timetable
 from controller.planning.simulate import PolicyRun, SimParams, Trace, apply_rate_limits, lead_steps
 from forecaster.errors import UserError
 
@@ -177,6 +180,7 @@ class CronPolicy:
     hourly: Sequence[int] | None = None
     fixed: int | None = None
     name: str = "cron"
+    windows: ControllerConfig | None = None  # a config whose scalingWindows apply on top of the schedule
 
     def __post_init__(self) -> None:
         if (self.hourly is None) == (self.fixed is None):
@@ -193,7 +197,26 @@ class CronPolicy:
         else:
             hours = trace.times.tz_convert(trace.timezone).hour.to_numpy()
             want = np.asarray(self.hourly, dtype=np.int64)[hours]
-        return PolicyRun(np.clip(want, params.min_replicas, params.max_replicas))
+        want = np.clip(want, params.min_replicas, params.max_replicas)
+        set_by: dict[str, list[int]] = {}
+        table = timetable(self.windows) if self.windows is not None else None
+        if table is not None:
+            step_ns, start_ns = trace.step.value, trace.start.value
+            names = [w.name for w in table.windows]
+            for i in range(len(want)):
+                win = table.at(start_ns + i * step_ns)
+                if win is None:
+                    continue
+                value = int(want[i])
+                if win.floor > value:
+                    value, by = win.floor, win.floor_by
+                elif win.cap is not None and value > win.cap:
+                    value, by = win.cap, win.cap_by
+                else:
+                    continue
+                want[i] = min(value, params.max_replicas)
+                set_by.setdefault(names[by], []).append(i)
+        return PolicyRun(want, window_steps=set_by)
 
 
 def cron_from_history(

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from controller.config import ControllerConfig, Duration
-from controller.core.decision import decide
+from controller.core.decision import SCHEDULED_CAP, SCHEDULED_FLOOR, decide
 from controller.core.state import ControllerState
 from controller.core.warmup import NEW_REPLICAS
 from controller.planning.simulate import (
@@ -116,6 +116,7 @@ class PredictivePolicy:
         stamps = _timestamps(start_ns + np.asarray(ticks, dtype=np.int64) * step_ns, tz)
         rates = np.asarray(trace.rate, dtype=float).tolist()
         limit = _rate_limiter(params, trace)
+        set_by: dict[str, list[int]] = {}
         for pos, i in enumerate(ticks):
             if i % refit_steps == 0:
                 if self.progress is not None:
@@ -129,6 +130,8 @@ class PredictivePolicy:
                 rate = rates[i - 1] if i else last_seen
                 observed = None if rate is None else ObservedLoad(rate=rate, sampled_at=now)
                 d = decide(artifact, observed, state, cfg, now)
+                if d.window is not None and d.reason in (SCHEDULED_FLOOR, SCHEDULED_CAP):
+                    set_by.setdefault(d.window, []).append(i)
                 current = limit(current, d.replicas)
                 # the decision's state already holds its replicas; only a clamp by the cluster changes them
                 state = d.state if current == d.replicas else d.state.with_replicas(current)
@@ -140,7 +143,7 @@ class PredictivePolicy:
             notes.append(
                 f"{failures} of {len(self.origins)} forecast refits failed; decide() scaled reactively"
             )
-        return PolicyRun(out, warmups, notes, issues_warmups=bool(cfg.warmup.enabled))
+        return PolicyRun(out, warmups, notes, issues_warmups=bool(cfg.warmup.enabled), window_steps=set_by)
 
 
 def _timestamps(values_ns: np.ndarray, tz: Any) -> list[pd.Timestamp]:
@@ -157,6 +160,19 @@ def _rate_limiter(params: SimParams, trace: Trace) -> Callable[[int, int], int]:
         lo, hi = params.min_replicas, params.max_replicas
         return lambda current, desired: int(min(max(desired, lo), hi))
     return lambda current, desired: apply_rate_limits(current, desired, params, trace)
+
+
+def shared(fit: ForecastFn) -> ForecastFn:
+    """``fit`` memoised per (origin, horizon), so that policies replayed side by side (the availability
+    target and the fixed headroom) see the same forecasts and fit them once."""
+    cache: dict[tuple[pd.Timestamp, pd.Timedelta], ForecastArtifact | None] = {}
+
+    def cached(history: pd.Series, origin: pd.Timestamp, horizon: pd.Timedelta) -> ForecastArtifact | None:
+        if (origin, horizon) not in cache:
+            cache[(origin, horizon)] = fit(history, origin, horizon)
+        return cache[(origin, horizon)]
+
+    return cached
 
 
 def pipeline_forecaster(

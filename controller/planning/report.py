@@ -28,6 +28,7 @@ import pandas as pd
 
 from controller.config import ControllerConfig
 from controller.planning import report_tables as tables
+from controller.planning.declared import WINDOW_COLUMNS, TargetCost, fixed_name, replay_line, target_cost
 from controller.planning.outlook import peak_outlook
 from controller.planning.report_html import Card, Section, render
 from controller.planning.warmups import WHY_NONE, WHY_OFF, count_warmups
@@ -94,7 +95,7 @@ def simulate_recent(
     the window. None when the history is too short to leave a day before the window.
     """
     from controller.planning.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history
-    from controller.planning.predictive import PredictivePolicy, pipeline_forecaster
+    from controller.planning.predictive import PredictivePolicy, pipeline_forecaster, shared
     from controller.planning.simulate import Policy, compare, make_trace, replay_recorded, simulate
 
     start = rate.index[-1] - span
@@ -102,11 +103,15 @@ def simulate_recent(
         return None
     window, before = rate[rate.index > start], rate[rate.index <= start]
     trace = make_trace(window, where=where)
-    fc = pipeline_forecaster(model, timezone, calendar=calendar)
-    policies: list[Policy] = [
-        PredictivePolicy(config=cfg, history=rate, forecaster=fc),
+    fc = shared(pipeline_forecaster(model, timezone, calendar=calendar))
+    policies: list[Policy] = [PredictivePolicy(config=cfg, history=rate, forecaster=fc)]
+    if cfg.availability_target is not None:  # the same replay sized by the fixed headroom, for its cost
+        fixed = cfg.evolve(availability_target=None)
+        policies.append(PredictivePolicy(config=fixed, history=rate, forecaster=fc, name=fixed_name(cfg)))
+    policies += [
         ReactivePolicy(),
-        CronPolicy(hourly=cron_from_history(before, params, timezone)),
+        CronPolicy(hourly=cron_from_history(before, params, timezone),
+                   windows=cfg if cfg.scaling_windows else None),
         OraclePolicy(),
     ]
     results = []
@@ -120,13 +125,17 @@ def simulate_recent(
         results.append(replay_recorded(trace, replicas, params, where="--replicas-history"))
     table = compare(results)
     notes = [f"{r.policy}: {n}" for r in results for n in r.notes]
-    silent = [r.policy for r in results if not r.issues_warmups and r.policy != "predictive"]
+    if cfg.availability_target is not None:
+        p, f = results[0], results[1]
+        notes.insert(0, replay_line(cfg.availability_target, p.availability, p.metrics.replica_hours,
+                                    f.availability, f.metrics.replica_hours, cfg.headroom))
+    silent = [r.policy for r in results if not r.issues_warmups and not r.policy.startswith("predictive")]
     if silent:
         notes.append(f"warm-ups: {', '.join(silent)} show '-': {WHY_NONE}")
     if not cfg.warmup.enabled:
         notes.append(f"warm-ups: predictive shows '-': {WHY_OFF}")
     return SimReport(
-        table, {r.policy: r.frame() for r in results}, trace.interval,
+        table, {r.policy: r.frame() for r in results if r.policy != fixed_name(cfg)}, trace.interval,
         {r.policy: r.issues_warmups for r in results}, notes,
     )
 
@@ -215,6 +224,10 @@ def build_report(
     csv["outlook_monthly.csv"] = outlooks[1].table
     csv["cost.csv"] = tables.cost_outlook(plan, freq, o.price, o.currency)
     csv["quality.csv"] = tables.quality(result)
+    windows = pd.DataFrame(plan.windows, columns=WINDOW_COLUMNS)
+    windows["max_replicas"] = windows["max_replicas"].astype("Int64")  # "" when a window has no cap
+    if cfg.scaling_windows:
+        csv["windows.csv"] = windows
     if sim is not None:
         csv["simulation.csv"] = tables.simulation(sim.table, o.price, o.cost, sim.warms)
     for name, frame in csv.items():
@@ -222,6 +235,8 @@ def build_report(
 
     horizon = format_duration(freq * len(fc))
     cards = _cards(plan, band_low, cfg, o, horizon)
+    cost = target_cost(artifact, cfg, plan.frame)
+    cards += _target_cards(cost)
     sections = [
         Section(
             "Forecast",
@@ -234,7 +249,17 @@ def build_report(
             ))],
             tables=[("Declared and calendar events", csv["events.csv"], "events.csv")] if len(events) else [],
         ),
-        _plan_section(plan, cfg, csv, tz, charts.plan_chart(plan.frame, cfg.max_replicas, tz, band_low)),
+        _plan_section(plan, cfg, csv, tz, charts.plan_chart(plan.frame, cfg.max_replicas, tz, band_low),
+                      cost),
+        *([Section(
+            "Declared scaling windows",
+            "Each opening of `controller.scalingWindows` in the horizon: at least min_replicas (at most "
+            "max_replicas) while open, requested from requested_from (start-up + warm-up + one loop interval "
+            "ahead) so the replicas are ready and warm at the start; intervals_set counts the plan's "
+            "intervals whose replicas the window set (ScheduledFloor / ScheduledCap).",
+            tables=[("Window openings", windows, "windows.csv")] if len(windows) else [],
+            bullets=[] if len(windows) else [f"No window opens in the next {horizon}."],
+        )] if cfg.scaling_windows else []),
         Section(
             "Risks",
             "Windows where the replicas ready fall short of the need at max replicas or below it (a rate "
@@ -299,8 +324,21 @@ def _cards(
     return cards
 
 
+def _target_cards(cost: TargetCost | None) -> list[Card]:
+    """The availability target, the share the backtest covered at it, and its cost against the headroom."""
+    if cost is None:
+        return []
+    shown = "-" if cost.backtest_achieved is None else f"{cost.backtest_achieved:.2%}"
+    short = cost.backtest_achieved is None or cost.backtest_achieved < cost.target
+    return [
+        Card(f"availability target {cost.target:.2%}: backtest share covered", shown, "bad" if short else ""),
+        Card(f"replica-hours vs fixed headroom {cost.headroom:.0%}", f"{cost.extra:+.1%}"),
+    ]
+
+
 def _plan_section(
-    plan: Plan, cfg: ControllerConfig, csv: dict[str, pd.DataFrame], tz: str, chart: str
+    plan: Plan, cfg: ControllerConfig, csv: dict[str, pd.DataFrame], tz: str, chart: str,
+    cost: TargetCost | None = None,
 ) -> Section:
     first = plan.schedule[0] if plan.schedule else None
     warm = count_warmups(w["reason"] for w in plan.warmups)
@@ -312,11 +350,14 @@ def _plan_section(
                        f"replicas needed at {pd.Timestamp(first['needed_at']).tz_convert(tz):%H:%M}.")
     startup = format_duration(pd.Timedelta(seconds=float(cfg.startup)))
     warmup = format_duration(pd.Timedelta(seconds=float(cfg.warmup_time)))
+    sizing = (f"its peak upper band, or its mean + {cfg.headroom:.0%} headroom if more" if cost is None else
+              f"its rate at the {cost.target:.2%} availability target (the backtest's error quantile at its "
+              f"lead time; {cost.describe()})")
     return Section(
         "Replica plan",
         f"Replicas ready and warm in each interval, from the controller's own decide() replayed through the "
-        f"forecast (as `recharge-autoscaler plan`): each interval needs its peak upper band, or its mean + "
-        f"{cfg.headroom:.0%} headroom if more, at {cfg.capacity_per_replica:g} req/s per replica, between "
+        f"forecast (as `recharge-autoscaler plan`): each interval needs {sizing}, at "
+        f"{cfg.capacity_per_replica:g} req/s per replica, between "
         f"{cfg.min_replicas} and {cfg.max_replicas}; scale-ups are requested {format_duration(cfg.lead)} "
         f"ahead (start-up {startup} + warm-up {warmup}). The shaded range is what the forecast band implies: "
         "from the replicas its lower band needs to those its peak upper band needs.",

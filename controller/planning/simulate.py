@@ -183,6 +183,7 @@ class PolicyRun:
     warmups: list[Warmup] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     issues_warmups: bool = False  # the policy makes warm-up calls at all (see controller.planning.warmups)
+    window_steps: dict[str, list[int]] = field(default_factory=dict)  # grid steps each scaling window set
 
 
 class Policy(Protocol):
@@ -222,6 +223,12 @@ class SimResult:
     notes: list[str]
     capacity_per_replica: float
     issues_warmups: bool = False
+    window_intervals: dict[str, int] = field(default_factory=dict)  # trace intervals each window set
+
+    @property
+    def availability(self) -> float:
+        """Share of trace intervals whose capacity covered the demand throughout."""
+        return 1.0 - self.metrics.short_interval_share
 
     def frame(self) -> pd.DataFrame:
         """Per-step timeline: demand, requested and ready replicas, ready capacity and shortfall."""
@@ -279,9 +286,12 @@ def simulate(trace: Trace, policy: Policy, params: SimParams) -> SimResult:
         )
     ready = ready_replicas(requested, lead_steps(trace, params), initial_replicas(trace, params))
     metrics = measure(policy.name, trace, requested, ready, run.warmups, params)
+    k = trace.per_interval
+    windows = {name: len({i // k for i in steps}) for name, steps in run.window_steps.items()}
     return SimResult(
         policy.name, trace, requested, ready, metrics, run.warmups, run.notes, params.capacity_per_replica,
         run.issues_warmups,
+        windows,
     )
 
 

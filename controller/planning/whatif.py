@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from controller.config import ControllerConfig
+from controller.planning.declared import describe_windows, window_rows
 from controller.planning.plan import build_plan
 from controller.planning.warmups import count_warmups
 from forecaster.artifact import Event, ForecastArtifact, Interval
@@ -70,6 +71,7 @@ class Plan:
     schedule: list[dict[str, Any]]  # scale-ups: request_at, needed_at, ahead, from, to
     warmups: list[dict[str, Any]] = field(default_factory=list)  # issue_at, key, reason, message
     summary: dict[str, Any] = field(default_factory=dict)
+    windows: list[dict[str, Any]] = field(default_factory=list)  # declared window openings (declared.py)
 def parse_growth(text: str) -> float:
     """``'20%'``, ``'+20%'``, ``'-5%'`` -> fraction. Growth below -100% is an error."""
     m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*%\s*", text)
@@ -257,6 +259,7 @@ def capacity_plan(
     tally = count_warmups(w["reason"] for w in warmups)
     replica_hours = float(frame["replica_hours"].sum())
     i_peak = int(np.argmax(peak))
+    target, table = config.availability_target, forecast.error_quantiles
     summary = {
         "scenario": scenario,
         "peak_demand": float(plan["yhat"].max()),
@@ -282,8 +285,13 @@ def capacity_plan(
         "max_replicas": int(config.max_replicas),
         "startup": format_duration(pd.Timedelta(seconds=float(config.startup))),
         "lead": format_duration(config.lead),
+        "availability_target": "off" if target is None else f"{target:.2%}",
+        "backtest_achieved": "-" if target is None or table is None else f"{table.achieved(target):.2%}",
     }
-    return Plan(scenario, frame, hourly, risks, schedule, warmups, summary)
+    windows = window_rows(config, ds[0], ds[-1] + res, frame) if config.scaling_windows else []
+    plan = Plan(scenario, frame, hourly, risks, schedule, warmups, summary, windows)
+    plan.summary["windows"] = describe_windows(config, windows)
+    return plan
 
 
 def _scale_ups(
@@ -329,6 +337,9 @@ def plan_doc(plan: Plan) -> dict[str, Any]:
         "warmups": plan.warmups,
         "hourly": hourly.to_dict(orient="records"),
         "intervals": intervals,
+        "windows": [
+            {**w, **{k: w[k].isoformat() for k in ("start", "end", "requested_from")}} for w in plan.windows
+        ],
     }
 
 
