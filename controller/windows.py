@@ -52,10 +52,7 @@ class CronWindow:
 
 class ScalingWindow(ConfigModel):
     """A declared scaling window, like KEDA's cron scaler: a replica floor (and optional cap) on a schedule.
-
-    Checked at construction (:func:`check_window`); errors name the window
-    (``controller.scalingWindows[0].start: window 'month-start': '0 0 32 * *' is not a valid cron ...``).
-    """
+    Checked when built: a bad window stops the command with one line naming it."""
 
     config_path = "controller.scalingWindows"
 

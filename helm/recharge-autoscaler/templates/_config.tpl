@@ -38,6 +38,10 @@ of the Prometheus credentials mounted from Secrets.
 {{- $_ := set $controller.target "namespace" $targetNs }}
 {{- $_ := set $controller.leaderElection "leaseName" (include "recharge-autoscaler.leaseName" .) }}
 {{- $_ := set $controller.leaderElection "leaseNamespace" (include "recharge-autoscaler.leaseNamespace" .) }}
+{{- if $controller.availabilityTarget }}
+{{- /* The target replaces the band and headroom; the product refuses both, and headroom always has a value here. */}}
+{{- $_ := unset $controller "headroom" }}
+{{- end }}
 
 {{- $config := dict "source" $source "forecast" .Values.forecast "store" $store "schedule" .Values.schedule "metrics" .Values.metrics "logging" .Values.logging "controller" $controller }}
 {{- toYaml $config }}
