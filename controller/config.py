@@ -460,6 +460,10 @@ class ControllerConfig(ConfigModel):
             check(names.count(w.name) == 1, f"{key}.name", f"window {w.name!r} is declared more than once")
             check(w.min_replicas <= self.max_replicas, f"{key}.minReplicas",
                   f"window {w.name!r}: must be <= maxReplicas ({self.max_replicas}), got {w.min_replicas}")
+            if w.max_replicas is not None:
+                check(w.max_replicas >= self.min_replicas, f"{key}.maxReplicas",
+                      f"window {w.name!r}: must be >= minReplicas ({self.min_replicas}), "
+                      f"got {w.max_replicas}")
         check(
             self.health_port != self.metrics_port,
             "metricsPort",

@@ -139,6 +139,7 @@ def check_cron(expr: str) -> None:
         raise ValueError(f"{expr!r} is not a valid cron expression: {reason}") from None
 
 
+@functools.lru_cache(maxsize=256)
 def check_window(
     name: str, *, start: str, end: str | None, duration_s: float | None, timezone: str
 ) -> CronWindow:
@@ -146,7 +147,7 @@ def check_window(
 
     Refused: a bad or never-firing cron expression, both or neither of ``end`` and ``duration``, a duration
     that is not positive (the window would end before it starts), an unknown zone, and a window longer than
-    its period (an occurrence still open when the next one starts).
+    its period (an occurrence still open when the next one starts). Memoised: configs are re-read.
     """
     who = f"window {name!r}"
     try:

@@ -323,7 +323,7 @@ def decide(
         )
         if k.windows is not None:
             warmups += tuple(due_warmups(k.windows, now=now, target=k.target, replicas=value,
-                                         issued={key for key, _ in issued}))
+                                         issued=(key for key, _ in issued)))
         if warmups:
             issued = (*issued, *((w.key, max(w.until, now) + k.warmup_keep) for w in warmups))
     new_state = ControllerState(

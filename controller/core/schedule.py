@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import weakref
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -41,8 +42,8 @@ class InForce(NamedTuple):
 
     floor: int  # largest floor in force (0: none)
     floor_by: int  # index of the window with that floor in config.scaling_windows (-1: none)
-    cap: int | None  # tightest cap in force, never below floor (None: none)
-    cap_by: int
+    cap: int | None  # tightest cap in force, raised to the floor if below it (None: none)
+    cap_by: int  # index of the window with the tightest cap
     start_ns: int  # the floor window's occurrence (for messages; 0 when there is no floor)
     end_ns: int
 
@@ -68,10 +69,14 @@ class Timetable:
         return values[bisect.bisect_right(bounds, now_ns) - 1]
 
     def openings(self, lo_ns: int, hi_ns: int) -> list[Opening]:
-        """Window openings with ``lo_ns <= start < hi_ns``, by start."""
+        """Window openings with ``lo_ns <= start < hi_ns``, by start (every decision asks: bisected)."""
         out: list[Opening] = []
         for c in range(lo_ns // CHUNK_NS, (hi_ns - 1) // CHUNK_NS + 1):
-            out.extend(o for o in self._chunk(c)[2] if lo_ns <= o.start_ns < hi_ns)
+            found = self._chunk(c)[2]
+            a = bisect.bisect_left(found, (lo_ns,))
+            b = bisect.bisect_left(found, (hi_ns,))
+            if a < b:
+                out.extend(found[a:b])
         return out
 
     def _chunk(self, c: int) -> tuple[list[int], list[InForce | None], list[Opening]]:
@@ -122,7 +127,7 @@ class Timetable:
         if floor_by < 0 and cap is None:
             return None
         if cap is not None and cap < floor:
-            cap, cap_by = floor, floor_by
+            cap = floor  # a floor is a promise: the cap yields
         s, e = span[floor_by] if floor_by >= 0 else (0, 0)
         return InForce(floor, floor_by, cap, cap_by, s, e)
 
@@ -146,22 +151,28 @@ def floor_message(win: ScalingWindow, floor: int, start_ns: int, end_ns: int) ->
 
 
 def cap_message(win: ScalingWindow, cap: int) -> str:
-    return f"scaling window {win.name!r} allows at most {cap} replicas while it is open"
+    own = win.max_replicas if win.max_replicas is not None else cap
+    kept = f"; kept at {cap}, the floor of an overlapping window" if own < cap else ""
+    return f"scaling window {win.name!r} allows at most {own} replicas while it is open{kept}"
 
 
 def due_warmups(table: Timetable, *, now: pd.Timestamp, target: str, replicas: int,
-                issued: set[str]) -> list[WarmupAction]:
+                issued: Iterable[str]) -> list[WarmupAction]:
     """Warm-ups for window openings due now (``start - warmup.lead <= now < start + 2 intervals``) whose
     idempotency key is not in ``issued``."""
     now_ns = now.value
+    due = table.openings(now_ns - table.grace_ns + 1, now_ns + table.warm_ns + 1)
+    if not due:
+        return []
+    done = set(issued)
     out = []
-    for o in table.openings(now_ns - table.grace_ns + 1, now_ns + table.warm_ns + 1):
+    for o in due:
         win = table.windows[o.window]
         if win.min_replicas <= 0:
             continue  # a cap-only window adds no replicas to warm
         start = pd.Timestamp(o.start_ns, tz="UTC").tz_convert(win.timezone)
         key = warmup_key(target, f"window:{win.name}", start)
-        if key in issued:
+        if key in done:
             continue
         out.append(WarmupAction(
             key=key,

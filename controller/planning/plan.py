@@ -120,9 +120,17 @@ def build_plan(
             "warmup_at": ";".join(w_at(decisions, w_lo, hi, w.key) for w in issued),
             "warmup_key": ";".join(w.key for w in issued),
             "warmup_reason": ";".join(w.reason for w in issued),
-            "window": readied.window if readied.reason in (SCHEDULED_FLOOR, SCHEDULED_CAP) else "",
+            "window": _set_by(readied, decisions[at_ds] if at_ds >= 0 else None),
         })
     return pd.DataFrame(rows, columns=PLAN_COLUMNS), decisions
+
+
+def _set_by(readied: Decision, at_start: Decision | None) -> str:
+    """The scaling window that readied the row and still holds it at the row's start (else "")."""
+    scheduled = (SCHEDULED_FLOOR, SCHEDULED_CAP)
+    if readied.reason in scheduled and at_start is not None and at_start.reason in scheduled:
+        return readied.window or ""
+    return ""
 
 
 def w_at(decisions: list[Decision], lo: int, hi: int, key: str) -> str:
