@@ -226,4 +226,5 @@ def format_comparison(base: Plan, scen: Plan, *, details: bool = False, cost: st
 
 def count_text(by_reason: dict[str, int]) -> str:
     """``{"ramp": 3, "event": 0, "new_replicas": 10}`` -> ``'13 (3 ramp, 10 new replicas)'``."""
-    return WarmupCount(by_reason["ramp"], by_reason["event"], by_reason["new_replicas"]).describe()
+    return WarmupCount(by_reason["ramp"], by_reason["event"], by_reason["new_replicas"],
+                       by_reason.get("window", 0)).describe()

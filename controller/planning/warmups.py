@@ -3,11 +3,12 @@
 Before this module each command counted warm-ups its own way (rows with a warm-up, calls in a replay, or not
 at all when the replay had warm-ups switched off), so one sample gave three different numbers. The one
 definition: **a warm-up is one warm-up call that** :func:`controller.core.decision.decide` **issues**, i.e.
-one idempotency key, for one of three reasons (:mod:`controller.core.warmup`):
+one idempotency key, for one of four reasons (:mod:`controller.core.warmup`, :mod:`controller.core.schedule`):
 
 - ``RampAhead``: a forecast ramp is about to start (issued ``warmup.lead`` before it);
 - ``EventAhead``: a declared event (promotion, month start, payday with an uplift) is about to start;
-- ``NewReplicas``: replicas added by a scale-up have become ready and need their caches filled.
+- ``NewReplicas``: replicas added by a scale-up have become ready and need their caches filled;
+- ``WindowAhead``: a declared scaling window with a floor is about to open.
 
 Every command plans warm-ups unless ``--no-warmup`` is given, and counts them with :func:`count_warmups`.
 Only the predictive controller issues warm-ups: the reactive (HPA), cron and oracle baselines of the
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from controller.core.schedule import WINDOW_AHEAD
 from controller.core.warmup import EVENT, NEW_REPLICAS, RAMP
 
 WHY_NONE = (
@@ -35,16 +37,18 @@ class WarmupCount:
     ramp: int = 0
     event: int = 0
     new_replicas: int = 0
+    window: int = 0
 
     @property
     def total(self) -> int:
-        return self.ramp + self.event + self.new_replicas
+        return self.ramp + self.event + self.new_replicas + self.window
 
     def describe(self) -> str:
         """``'13 (3 ramp, 10 new replicas)'``; ``'0'`` when none."""
         parts = [
             f"{n} {label}"
-            for n, label in ((self.ramp, "ramp"), (self.event, "event"), (self.new_replicas, "new replicas"))
+            for n, label in ((self.ramp, "ramp"), (self.event, "event"), (self.new_replicas, "new replicas"),
+                             (self.window, "scaling window"))
             if n
         ]
         return f"{self.total} ({', '.join(parts)})" if parts else "0"
@@ -52,9 +56,9 @@ class WarmupCount:
 
 def count_warmups(reasons: Iterable[str]) -> WarmupCount:
     """Count warm-up calls from their reason codes (one per call)."""
-    counts = {RAMP: 0, EVENT: 0, NEW_REPLICAS: 0}
+    counts = {RAMP: 0, EVENT: 0, NEW_REPLICAS: 0, WINDOW_AHEAD: 0}
     for reason in reasons:
         if reason not in counts:
             raise ValueError(f"unknown warm-up reason {reason!r}")
         counts[reason] += 1
-    return WarmupCount(counts[RAMP], counts[EVENT], counts[NEW_REPLICAS])
+    return WarmupCount(counts[RAMP], counts[EVENT], counts[NEW_REPLICAS], counts[WINDOW_AHEAD])

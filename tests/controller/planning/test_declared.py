@@ -116,6 +116,7 @@ def test_plan_command_prints_the_windows_and_the_target(run_cli, files, tmp_path
     err = capsys.readouterr().err
     assert "plan: availability target 99.50%: backtest achieved " in err
     assert "with the fixed headroom 10%" in err
+    assert "1 scaling window)" in err  # its cache warm-up is counted with the others
     assert "plan:   lunch ('0 12 * * *' for 7200s UTC, min 40): 1 opening(s) in the span" in err
     assert "plan:     2026-11-29T12:00:00+00:00 .. 2026-11-29T14:00:00+00:00: set 2 interval(s)" in err
     frame = pd.read_csv(out)
