@@ -124,6 +124,14 @@ def render(rows: list[dict[str, Any]], args: argparse.Namespace, total: float) -
             f"{r['vs_oracle']:.2f}x |"
         )
     missed = [r for r in rows if r["met"] is False]
+    lines.append("")
+    for trace in dict.fromkeys(r["trace"] for r in rows):
+        mine = [r for r in rows if r["trace"] == trace]
+        fixed = mine[0]
+        costs = ", ".join(f"{r['target']:.1%} covers {r['achieved']:.2%} at {r['vs_fixed']:.2f}x"
+                          for r in mine[1:])
+        lines.append(f"- {trace}: the fixed headroom covers {fixed['achieved']:.2%} of intervals; "
+                     f"{costs} its replica-hours.")
     lines += [
         "",
         f"{sum(1 for r in rows if r['met'])} of {sum(1 for r in rows if r['met'] is not None)} "
