@@ -342,8 +342,8 @@ class ControllerConfig(ConfigModel):
         None, ge=0.5, le=MAX_TARGET,
         description="Instead of the band and headroom: the share of intervals whose capacity must cover the "
         "demand (0.995 = 99.5%). Each interval is sized at the quantile of the forecast's backtest errors at "
-        "its lead time that meets it; the live-load safety net keeps headroom's default margin. Setting "
-        "headroom too is an error.",
+        "its lead time that meets it; the live-load safety net keeps headroom's default margin. In a config "
+        "file, setting headroom too is an error.",
         json_schema_extra={"unit": "fraction"},
     )
     min_replicas: int = Field(

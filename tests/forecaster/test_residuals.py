@@ -12,34 +12,35 @@ import pandas as pd
 import pytest
 
 from forecaster.artifact import ErrorQuantiles, ForecastArtifact
-from forecaster.backtest import Calibration, calibrate, scale, scaled_residuals
+from forecaster.band import StepCalibration, calibrate_steps, step_residuals
 from forecaster.errors import StoreError
+from forecaster.folds import FoldSet, from_frame
 from forecaster.residuals import LEAD_EDGES, LEVELS, error_table, lead_residuals, quantile_table
 from tests.forecaster.test_artifact import make_artifact
 
 FREQ = pd.Timedelta(hours=1)
 
 
-def folds(n_folds: int, steps: int, *, seed: int = 0, spread: float = 10.0) -> pd.DataFrame:
+def folds(n_folds: int, steps: int, *, seed: int = 0, spread: float = 10.0) -> FoldSet:
     """Backtest folds with yhat 100 and normal errors whose spread grows with the step."""
     rng = np.random.default_rng(seed)
     rows = []
-    for f in range(n_folds):
-        cut = pd.Timestamp("2026-01-01T00:00Z") + pd.Timedelta(days=f)
+    cuts = [pd.Timestamp("2026-03-01T00:00Z") - pd.Timedelta(days=f) for f in range(n_folds)]  # newest first
+    for cut in cuts:
         for k in range(1, steps + 1):
             err = rng.normal(0.0, spread * (1 + k / steps))
             rows.append({"cutoff": cut, "step": k, "ds": cut + (k - 1) * FREQ, "y": 100.0 + err,
                          "yhat": 100.0, "yhat_lower": 90.0, "yhat_upper": 110.0})
-    return pd.DataFrame(rows)
+    return from_frame(pd.DataFrame(rows), cuts, steps, FREQ)
 
 
 def test_lead_residuals_are_the_bands_residuals_with_their_leads() -> None:
     f = folds(3, 24)
-    labels, leads, r = lead_residuals(f, FREQ)
-    _, band = scaled_residuals(f)
-    assert np.allclose(np.sort(r), np.sort(band))
-    assert leads.min() == 0.0 and leads.max() == 23 * 3600.0
-    assert np.allclose(r[:24], (f["y"].to_numpy()[:24] - 100.0) / scale(np.full(24, 100.0)))
+    labels, leads, r = lead_residuals(f)
+    band = step_residuals(f)
+    assert np.allclose(r, band.ravel())
+    assert leads.min() == 0.0 and leads.max() == 23 * 3600.0 and list(leads[:3]) == [0.0, 3600.0, 7200.0]
+    assert np.allclose(r[:24], (f.y[0] - 100.0) / 100.0)  # scale(100) = sqrt(100 x 100)
     assert set(labels) == {0, 1, 2}
 
 
@@ -57,41 +58,48 @@ def test_quantiles_are_conformal_per_bucket_with_a_pooled_fallback() -> None:
     assert (np.diff(table, axis=1) >= 0).all()
 
 
-def test_table_multiples_coverage_and_refusals() -> None:
+def test_table_quantiles_band_scale_coverage_and_refusals() -> None:
     f = folds(14, 24)
-    cal = calibrate(f, 0.9)
-    table = error_table(f, FREQ, cal)
+    cal = calibrate_steps(f, 0.9)
+    table = error_table(f, cal)
     assert table is not None and table.problem() is None
     assert table.levels == LEVELS and table.lead_seconds == LEAD_EDGES
     assert sum(table.residuals) == 14 * 24
-    _, leads, r = lead_residuals(f, FREQ)
-    direct = quantile_table(leads, r)
-    assert np.allclose(np.asarray(table.multiples) * cal.q_upper, direct, atol=1e-5)
+    _, leads, r = lead_residuals(f)
+    assert np.allclose(np.asarray(table.quantiles), quantile_table(leads, r), atol=1e-5)
+    assert np.allclose(table.band_upper, cal.q_upper, atol=1e-5) and len(table.band_upper) == 24
     # coverage is honest (each fold judged by the others) and close to the level for iid errors
     for level, cov in zip(LEVELS[:5], table.coverage[:5], strict=True):
         assert abs(cov - level) < 0.05, (level, cov)
-    assert error_table(f[f["cutoff"] == f["cutoff"].iloc[0]], FREQ, cal) is None  # one fold: no honest share
-    assert error_table(f, FREQ, Calibration(-0.5, 0.0, 0.9, 10)) is None  # no upper band width
+    wide = error_table(f, StepCalibration(cal.q_lower, cal.q_upper, 0.9, cal.residuals, widen=1.5))
+    assert wide is not None and all(w >= c for w, c in zip(wide.coverage, table.coverage, strict=True))
+    one = FoldSet(f.cutoffs[:1], FREQ, f.y[:1], f.yhat[:1], f.lower[:1], f.upper[:1])
+    assert error_table(one, cal) is None  # one fold: no fold to judge it by, no honest share
 
 
-def test_wider_errors_at_longer_leads_give_larger_multiples() -> None:
-    table = error_table(folds(40, 24, seed=3), FREQ, calibrate(folds(40, 24, seed=3), 0.9))
+def test_wider_errors_at_longer_leads_give_larger_quantiles() -> None:
+    f = folds(40, 24, seed=3)
+    table = error_table(f, calibrate_steps(f, 0.9))
     assert table is not None
     j = LEVELS.index(0.9)
-    assert table.multiples[4][j] > table.multiples[0][j]  # 12-24 h ahead vs the first hour
+    assert table.quantiles[4][j] > table.quantiles[0][j]  # 12-24 h ahead vs the first hour
 
 
-def test_lookup_by_lead_and_level() -> None:
-    t = ErrorQuantiles((0.9, 0.99), (0.0, 3600.0), ((1.0, 2.0), (3.0, 5.0)), (10, 10), (0.88, 0.97))
-    assert t.multiple(0.9, 0.0) == 1.0 and t.multiple(0.99, 3599.0) == 2.0
-    assert t.multiple(0.99, 3600.0) == 5.0 and t.multiple(0.99, 86400.0) == 5.0
-    assert t.multiple(0.945, 0.0) == pytest.approx(1.5)
-    assert t.multiple(0.5, 0.0) == 1.0 and t.multiple(0.999, 0.0) == 2.0  # clamped to the table
+def test_lookup_by_lead_step_and_level() -> None:
+    t = ErrorQuantiles((0.9, 0.99), (0.0, 3600.0), ((1.0, 2.0), (3.0, 5.0)), (1.0, 2.0, 0.0), (10, 10),
+                       (0.88, 0.97))
+    assert t.multiple(0.9, 0.0, 0) == 1.0 and t.multiple(0.99, 3599.0, 0) == 2.0
+    assert t.multiple(0.99, 3600.0, 1) == 2.5  # the 1 h bucket's 5.0 over the band's 2.0 at step 1
+    assert t.multiple(0.99, 86400.0, 1) == 2.5
+    assert t.multiple(0.945, 0.0, 0) == pytest.approx(1.5)
+    assert t.multiple(0.5, 0.0, 0) == 1.0 and t.multiple(0.999, 0.0, 0) == 2.0  # clamped to the table
+    assert t.multiple(0.99, 7200.0, 2) == 0.0 and t.multiple(0.99, 7200.0, 9) == 0.0  # no band width there
     assert t.achieved(0.945) == pytest.approx(0.925)
 
 
 def with_table() -> ForecastArtifact:
-    t = ErrorQuantiles((0.9, 0.99), (0.0, 3600.0), ((1.0, 2.0), (3.0, 5.0)), (10, 12), (0.88, 0.97))
+    t = ErrorQuantiles((0.9, 0.99), (0.0, 3600.0), ((1.0, 2.0), (3.0, 5.0)), (0.5, 0.6), (10, 12),
+                       (0.88, 0.97))
     return replace(make_artifact(), error_quantiles=t)
 
 
@@ -108,10 +116,12 @@ def test_artifact_round_trip_and_older_documents() -> None:
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("levels", [0.99, 0.9], "levels must be ascending in (0, 1)"),
     ("lead_seconds", [60.0, 3600.0], "lead_seconds must be ascending from 0"),
-    ("multiples", [[1.0, 2.0]], "multiples and residuals need one row per lead bucket"),
-    ("coverage", [0.9], "multiples rows and coverage need one value per level"),
-    ("multiples", [[2.0, 1.0], [3.0, 5.0]], "multiples must not decrease with the level"),
-    ("multiples", [[1.0, float("nan")], [3.0, 5.0]], "values must be finite"),
+    ("quantiles", [[1.0, 2.0]], "quantiles and residuals need one row per lead bucket"),
+    ("coverage", [0.9], "quantiles rows and coverage need one value per level"),
+    ("quantiles", [[2.0, 1.0], [3.0, 5.0]], "quantiles must not decrease with the level"),
+    ("quantiles", [[1.0, float("nan")], [3.0, 5.0]], "values must be finite"),
+    ("band_upper", [], "band_upper needs one finite value >= 0 per horizon step"),
+    ("band_upper", [0.5, -1.0], "band_upper needs one finite value >= 0 per horizon step"),
 ])
 def test_a_bad_table_refuses_the_artifact(key: str, value: object, message: str) -> None:
     doc = json.loads(with_table().to_json())

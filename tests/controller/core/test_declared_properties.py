@@ -82,8 +82,8 @@ def test_never_below_a_floor_nor_above_a_cap_outside_the_safety_floors(s: dict) 
     assert decide(s["forecast"], s["observed"], s["state"], cfg, T0) == d
 
 
-TABLE = ErrorQuantiles((0.9, 0.99, 0.999), (0.0, 3600.0), ((0.5, 1.5, 2.5), (1.0, 2.0, 4.0)), (50, 50),
-                       (0.9, 0.98, 0.99))
+TABLE = ErrorQuantiles((0.9, 0.99, 0.999), (0.0, 3600.0), ((0.5, 1.5, 2.5), (1.0, 2.0, 4.0)), (1.0, 0.5),
+                       (50, 50), (0.9, 0.98, 0.99))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

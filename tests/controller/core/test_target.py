@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 import pytest
@@ -15,11 +15,13 @@ from controller.ports import ObservedLoad
 from forecaster.artifact import ErrorQuantiles, ForecastArtifact
 from tests.support.builders import T0, artifact, at, config
 
-# Two lead buckets (from 0 and from 1 h) and three levels; multiples of the band's upper half-width.
+# Two lead buckets (from 0 and from 1 h) and three levels, in the band's scaled units; the band's upper
+# quantile is 1.0 at every step, so a quantile reads directly as a multiple of the band's half-width.
 TABLE = ErrorQuantiles(
     levels=(0.9, 0.99, 0.999),
     lead_seconds=(0.0, 3600.0),
-    multiples=((1.0, 2.0, 3.0), (1.5, 2.5, 3.5)),
+    quantiles=((1.0, 2.0, 3.0), (1.5, 2.5, 3.5)),
+    band_upper=(1.0,),
     residuals=(400, 800),
     coverage=(0.9, 0.985, 0.997),
 )
@@ -56,6 +58,11 @@ CASES = [
          (800 + 160) * 1100 / 880),
     Case("longer-lead-bucket", fc([880.0] * 24, [800.0] * 24, history_end=T0 - pd.Timedelta(hours=2)),
          0.99, 10, "AvailabilityTarget", 800 + 2.5 * 80),
+    # the band is half as wide per scaled unit at this step: the same quantile is twice its half-width
+    Case("per-step-band-scale", fc([880.0] * 24, [800.0] * 24, table=replace(TABLE, band_upper=(0.5,))), 0.9,
+         10, "AvailabilityTarget", 800 + 2.0 * 80),
+    Case("no-band-width-no-margin", fc([880.0] * 24, [800.0] * 24, table=replace(TABLE, band_upper=(0.0,))),
+         0.999, 8, "AvailabilityTarget", 800.0),
     Case("no-table-falls-back-to-band-and-headroom", fc([880.0] * 24, [800.0] * 24, table=None), 0.99, 9,
          "ForecastPeak", 880.0),
     Case("live-load-above-the-target-rate", FLAT, 0.99, 13, "ForecastMissed", 960.0, observed=1150.0),

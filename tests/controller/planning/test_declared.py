@@ -22,7 +22,7 @@ from forecaster.artifact import ErrorQuantiles
 from tests.support.builders import T0, artifact, config
 
 PROMO = ScalingWindow(name="promo", start="0 11 * * *", duration=3600, min_replicas=25)
-TABLE = ErrorQuantiles((0.9, 0.999), (0.0,), ((1.0, 4.0),), (500,), (0.9, 0.998))
+TABLE = ErrorQuantiles((0.9, 0.999), (0.0,), ((1.0, 4.0),), (1.0,), (500,), (0.9, 0.998))
 
 
 def flat(hours: int = 6) -> object:
