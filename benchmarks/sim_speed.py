@@ -33,8 +33,10 @@ from controller.config import ControllerConfig, WarmupConfig  # noqa: E402
 from controller.planning.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
 from controller.planning.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
 from controller.planning.simulate import SimParams, make_trace, simulate  # noqa: E402
+from controller.windows import ScalingWindow  # noqa: E402
 
 SECTION = "## Simulator speed"
+DECLARED = "predictive with 2 scaling windows and a 99.5% target"
 
 
 def main() -> int:
@@ -76,9 +78,17 @@ def main() -> int:
     fit_s = time.perf_counter() - t0
     frozen = pickle.dumps(fits)
 
-    def predictive() -> PredictivePolicy:
+    def predictive(config: ControllerConfig = cfg) -> PredictivePolicy:
         fresh = pickle.loads(frozen)  # new artifact objects each run: per-forecast tables are rebuilt
-        return PredictivePolicy(config=cfg, history=rate, forecaster=lambda h, o, hz: fresh[(o, hz)])
+        return PredictivePolicy(config=config, history=rate, forecaster=lambda h, o, hz: fresh[(o, hz)])
+
+    # The same replay with what an operator declares (issue 16): two scaling windows and a 99.5% target.
+    declared = cfg.evolve(availability_target=0.995, scaling_windows=(
+        ScalingWindow(name="evening", start="0 18 * * *", duration=3 * 3600, min_replicas=18,
+                      timezone="America/New_York"),
+        ScalingWindow(name="night-cap", start="0 2 * * *", end="0 5 * * *", min_replicas=0, max_replicas=8,
+                      timezone="America/New_York"),
+    ))
 
     hourly = cron_from_history(rate[rate.index < start], params, "UTC")
     policies = {
@@ -86,18 +96,20 @@ def main() -> int:
         "reactive (HPA-like)": lambda: ReactivePolicy(),
         "cron": lambda: CronPolicy(hourly=hourly),
         "oracle": lambda: OraclePolicy(),
+        DECLARED: lambda: predictive(declared),
     }
-    rows = []
-    for name, make in policies.items():
-        times = []
-        for _ in range(args.runs):
+    times: dict[str, list[float]] = {name: [] for name in policies}
+    for _ in range(args.runs):  # round robin: a shared machine's load shifts hit every policy alike
+        for name, make in policies.items():
             policy = make()
             t = time.perf_counter()
             simulate(trace, policy, params)
-            times.append(time.perf_counter() - t)
-        rows.append((name, statistics.median(times), min(times), max(times)))
-        print(f"{name}: median {statistics.median(times):.2f} s", flush=True)
-    total = sum(r[1] for r in rows)
+            times[name].append(time.perf_counter() - t)
+    rows = []
+    for name, ts in times.items():
+        rows.append((name, statistics.median(ts), min(ts), max(ts)))
+        print(f"{name}: median {statistics.median(ts):.2f} s", flush=True)
+    total = sum(r[1] for r in rows if r[0] != DECLARED)
     lines = [
         SECTION,
         "",
@@ -112,8 +124,12 @@ def main() -> int:
         "",
         "| policy | median s | min s | max s |",
         "|---|---|---|---|",
-        *[f"| {n} | {m:.2f} | {lo:.2f} | {hi:.2f} |" for n, m, lo, hi in rows],
+        *[f"| {n} | {m:.2f} | {lo:.2f} | {hi:.2f} |" for n, m, lo, hi in rows if n != DECLARED],
         f"| all four | {total:.2f} | | |",
+        *[f"| {n} | {m:.2f} | {lo:.2f} | {hi:.2f} |" for n, m, lo, hi in rows if n == DECLARED],
+        "",
+        "The last row replays the same forecasts with two declared scaling windows (a daily 3 h floor, a "
+        "nightly cap) and `availabilityTarget: 0.995`; runs are interleaved round robin across the rows.",
         "",
     ]
     text = "\n".join(lines)
