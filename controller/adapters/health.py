@@ -76,6 +76,20 @@ class ControllerMetrics:
             s,
             registry=r,
         )
+        self.needed_replicas = Gauge(
+            f"{PREFIX}_needed_replicas",
+            "Replicas the live load needs now (observed rate x (1 + headroom) / capacityPerReplica); "
+            "NaN while the load is missing or stale.",
+            s,
+            registry=r,
+        )
+        self.forecast_backtest_wape = Gauge(
+            f"{PREFIX}_forecast_backtest_wape",
+            "Backtest WAPE (0..1) of the forecast used by the last decision, from its artifact; NaN when "
+            "there is no forecast or it carries no backtest.",
+            s,
+            registry=r,
+        )
         self.leader = Gauge(
             f"{PREFIX}_leader",
             "1 when this replica acts as the leader (holds the Lease, or leader election is off); "
@@ -132,7 +146,8 @@ class ControllerMetrics:
 
 _SCOPED = (
     "desired_replicas", "current_replicas", "ready_replicas", "hpa_floor", "forecast_age", "observed_load",
-    "last_tick", "decisions", "scale_changes", "warmups", "errors", "ticks",
+    "needed_replicas", "forecast_backtest_wape", "last_tick", "decisions", "scale_changes", "warmups",
+    "errors", "ticks",
 )
 
 
