@@ -1,7 +1,8 @@
 """Fleet mode of the chart (``fleet.enabled``, ci/fleet*-values.yaml): one controller Deployment running
-``recharge-autoscaler fleet`` on a config file the product accepts, least-privilege RBAC for targets not known
-at install time (a Role per listed namespace, or a ClusterRole for all), and the same lint, validity, label
-and lock-down guarantees as the single-workload scenarios (tests/helm/test_chart.py)."""
+``recharge-autoscaler fleet`` and one forecast CronJob running ``forecast-job --fleet --once`` on a config
+file the product accepts, least-privilege RBAC for targets not known at install time (a Role per listed
+namespace, or a ClusterRole for all), and the same lint, validity, label and lock-down guarantees as the
+single-workload scenarios (tests/helm/test_chart.py)."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def test_every_object_carries_the_standard_labels_and_pods_are_locked_down(value
         assert labels.get("app.kubernetes.io/name") == "recharge-autoscaler", m["metadata"]["name"]
         assert labels.get("app.kubernetes.io/managed-by") == "Helm"
     pods = pod_specs(manifests)
-    assert sorted(where.split("/")[0] for where, _ in pods) == ["Deployment", "Pod"]  # no forecast CronJob
+    assert sorted(where.split("/")[0] for where, _ in pods) == ["CronJob", "Deployment", "Pod"]
     for where, spec in pods:
         assert spec["securityContext"]["runAsNonRoot"] is True, where
         for c in spec["containers"]:
@@ -94,8 +95,11 @@ def test_the_deployment_runs_the_fleet_controller(values: Path) -> None:
     assert ctrl["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-health"}
     service = next(s for s in of_kind(manifests, "Service") if s["metadata"]["name"] == f"{FULL}-metrics")
     assert {p["targetPort"] for p in service["spec"]["ports"]} == {"http-metrics", "http-health"}
-    assert not of_kind(manifests, "CronJob")
-    assert [sa["metadata"]["name"] for sa in of_kind(manifests, "ServiceAccount")] == [FULL]
+    job = one(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert job["containers"][0]["args"][-5:] == ["forecast-job", "--config", CONFIG_PATH, "--fleet", "--once"]
+    assert job["serviceAccountName"] == f"{FULL}-forecast-job"
+    accounts = {sa["metadata"]["name"] for sa in of_kind(manifests, "ServiceAccount")}
+    assert accounts == {FULL, f"{FULL}-forecast-job"}
     # the helm test pod probes the fleet controller's ports
     script = one(manifests, "Pod")["spec"]["containers"][0]["args"][0]
     assert f":{fleet['healthPort']}/healthz" in script
@@ -118,7 +122,8 @@ def test_rendered_config_is_the_fleets_and_the_product_accepts_it(values: Path, 
 
     manifests = render(values)
     data = product_config(manifests)
-    assert set(data) == {"source", "logging", "fleet"}  # no controller section, no job sections
+    # no controller or store section: each scaler carries its target, queries and forecast ConfigMap
+    assert set(data) == {"source", "forecast", "schedule", "metrics", "logging", "fleet"}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data))
     cfg = load_config(path, environ={})
@@ -134,8 +139,10 @@ def test_rendered_config_is_the_fleets_and_the_product_accepts_it(values: Path, 
     build = _load_factory(cfg.source.prometheus, float(cfg.fleet.interval))
     scaler = ControllerConfig(capacity_per_replica=10, load={"kind": "prometheus", "query": "q"})
     assert build(scaler).describe()
-    (ctrl,) = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
-    assert build_parser().parse_args(ctrl["args"]).command == "fleet"
+    assert cfg.fleet_prometheus() is not None  # what `forecast-job --fleet` reads
+    commands = {build_parser().parse_args(c["args"]).command
+                for _, spec in pod_specs(manifests) for c in spec["containers"] if c.get("command") is None}
+    assert commands == {"fleet", "forecast-job"}
 
 
 def test_prometheus_credentials_reach_the_fleets_config() -> None:
@@ -198,13 +205,19 @@ def lease(name: str) -> set[Grant]:
             (FULL, NAMESPACE, "coordination.k8s.io", "leases", "create", "*")}
 
 
-def watched(ns: str) -> set[Grant]:
-    return {(FULL, ns, g, r, v, "*") for g, r, v in WATCH}
+JOB_WATCH = {(GROUP, "predictivescalers", "list"), ("", "configmaps", "get"), ("", "configmaps", "create"),
+             ("", "configmaps", "update")}
+JOB = f"{FULL}-forecast-job"
+
+
+def watched(ns: str, sa: str = FULL, rules: set[tuple[str, str, str]] = WATCH) -> set[Grant]:
+    return {(sa, ns, g, r, v, "*") for g, r, v in rules}
 
 
 RBAC_CASES: dict[str, set[Grant]] = {
-    "fleet": watched("") | lease(f"{FULL}-leader"),
-    "fleet-namespaces": watched("payments") | watched("topup") | lease("fleet-leader"),
+    "fleet": watched("") | watched("", JOB, JOB_WATCH) | lease(f"{FULL}-leader"),
+    "fleet-namespaces": watched("payments") | watched("topup") | lease("fleet-leader")
+    | watched("payments", JOB, JOB_WATCH) | watched("topup", JOB, JOB_WATCH),
 }
 
 
@@ -223,8 +236,9 @@ def test_fleet_rbac_has_no_wildcards_no_secrets_and_no_cluster_scoped_resources(
     for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole"):
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
+            job = role["metadata"]["labels"]["app.kubernetes.io/component"] == "forecast-job"
             assert not {"delete", "deletecollection", "create", "update"} & set(rule["verbs"]) or (
-                rule["resources"] in (["events"], ["leases"])
+                rule["resources"] in (["events"], ["leases"]) or (job and rule["resources"] == ["configmaps"])
             ), rule
             assert not {"secrets", "namespaces", "nodes", "customresourcedefinitions", "clusterroles"} & set(
                 rule["resources"]
@@ -241,7 +255,19 @@ def test_lease_follows_its_namespace_value() -> None:
 
 def test_no_lease_grant_without_leader_election() -> None:
     got = grants(render(ci("fleet"), sets=("fleet.leaderElection.enabled=false",)))
-    assert got == watched("")
+    assert got == watched("") | watched("", JOB, JOB_WATCH)
+
+
+def test_in_process_fleet_forecast_job_runs_beside_the_controller_with_both_grants() -> None:
+    manifests = render(ci("fleet-namespaces"), sets=("forecastJob.mode=inProcess",))
+    assert not of_kind(manifests, "CronJob")
+    containers = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert [c["args"][-4:] for c in containers] == [
+        ["--log-json", "fleet", "--config", CONFIG_PATH],
+        ["forecast-job", "--config", CONFIG_PATH, "--fleet"],
+    ]
+    assert grants(manifests) == (watched("payments") | watched("topup") | lease("fleet-leader")
+                                 | watched("payments", FULL, JOB_WATCH) | watched("topup", FULL, JOB_WATCH))
 
 
 def test_rbac_can_be_disabled_in_fleet_mode() -> None:
@@ -306,7 +332,7 @@ def test_notes_say_how_to_see_the_fleet() -> None:
                "--dry-run=client")
     notes = out.split("NOTES:", 1)[1]
     for needle in ("fleet mode", "payments, topup", "kubectl get predictivescalers -A", "--migrate-config",
-                   "never upgraded by helm"):
+                   "never upgraded by helm", "forecast-job --fleet --once", "create job --from=cronjob/"):
         assert needle in notes, needle
 
 

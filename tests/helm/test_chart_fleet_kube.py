@@ -178,6 +178,26 @@ def test_listed_namespaces_fleet_reconciles_as_its_service_account_and_nothing_e
 
     sa.forbidden_everywhere_else(watched, other)
 
+    # the forecast CronJob's own ServiceAccount: the scalers and the forecast ConfigMaps of the watched
+    # namespace, nothing else (tests/controller/fleet/test_forecast_job.py runs the job under these grants)
+    from kubernetes import client
+
+    job = Identity(env, release_ns, f"{name}-recharge-autoscaler-forecast-job", tmp_path)
+    core, apps = client.CoreV1Api(job.api), client.AppsV1Api(job.api)
+    custom = client.CustomObjectsApi(job.api)
+    assert status_code(lambda: custom.list_namespaced_custom_object(GROUP, VERSION, watched, PLURAL)) == 200
+    assert status_code(lambda: core.read_namespaced_config_map("recharge-forecast", watched)) == 200
+    body = {"metadata": {"name": "job-probe"}, "data": {}}
+    assert status_code(lambda: core.create_namespaced_config_map(watched, body)) == 200  # created
+    assert status_code(lambda: core.replace_namespaced_config_map("job-probe", watched, body)) == 200
+    assert status_code(lambda: core.create_namespaced_config_map(other, body)) == 403
+    assert status_code(lambda: custom.list_namespaced_custom_object(GROUP, VERSION, other, PLURAL)) == 403
+    assert status_code(lambda: core.read_namespaced_secret("anything", watched)) == 403
+    assert status_code(lambda: apps.patch_namespaced_deployment(
+        "recharge", watched, {"metadata": {"annotations": {"x": "y"}}})) == 403
+    assert status_code(lambda: custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, watched, PLURAL, "recharge", {"status": {}})) == 403
+
 
 def test_every_namespace_fleet_reconciles_cluster_wide_but_reads_no_secret(
     crd_installed: KubeEnvtest, release: tuple[str, str], tmp_path: Path  # noqa: F811

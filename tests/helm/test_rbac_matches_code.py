@@ -155,11 +155,23 @@ def fleet_calls_in_code() -> set[tuple[str, str]]:
     return used | _calls(FLEET_REUSED)
 
 
-def fleet_granted(name: str) -> set[tuple[str, str]]:
+def fleet_job_calls_in_code() -> set[tuple[str, str]]:
+    """Every (resource, verb) the fleet forecast job (`forecast-job --fleet`) makes: one list of the scalers
+    (informer.list_objects: the informer's list, no watch), then each scaler's forecast ConfigMap through
+    the ConfigMap store."""
+    from controller.fleet.forecast_job import SCALERS
+
+    source = (REPO_ROOT / "controller/fleet/forecast_job.py").read_text()
+    assert "list_objects(" in source and "open_store(" in source
+    return {(SCALERS.plural, "list")} | _calls(("forecaster/adapters/configmap_store.py",))
+
+
+def fleet_granted(name: str, component: str) -> set[tuple[str, str]]:
     manifests = render(CHART / "ci" / f"{name}-values.yaml")
     return {
         (res, verb)
         for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole")
+        if role["metadata"]["labels"]["app.kubernetes.io/component"] == component
         for rule in role["rules"]
         for res in rule["resources"]
         for verb in rule["verbs"]
@@ -175,7 +187,10 @@ def test_the_fleet_reuses_only_the_scanned_adapters() -> None:
 
 @pytest.mark.parametrize("scenario", ["fleet", "fleet-namespaces"])
 def test_fleet_chart_grants_exactly_the_calls_the_fleet_makes(scenario: str) -> None:
-    used, grants = fleet_calls_in_code(), fleet_granted(scenario)
-    assert grants == used, (
-        f"granted but unused: {sorted(grants - used)}; used but not granted: {sorted(used - grants)}"
-    )
+    calls = {"controller": fleet_calls_in_code(), "forecast-job": fleet_job_calls_in_code()}
+    for component, used in calls.items():
+        grants = fleet_granted(scenario, component)
+        assert grants == used, (
+            f"{component}: granted but unused: {sorted(grants - used)}; "
+            f"used but not granted: {sorted(used - grants)}"
+        )

@@ -40,12 +40,13 @@ of the Prometheus credentials mounted from Secrets.
 {{- end }}
 
 {{- if $fleet }}
-{{- /* The fleet's file: the Prometheus connection, logging, and the fleet section with the Lease filled in. */}}
+{{- /* The fleet's file: the Prometheus connection, what and when to forecast (the fleet forecast job; each
+scaler brings its own query and calendar), logging, and the fleet section with the Lease filled in. */}}
 {{- $section := omit (deepCopy .Values.fleet) "enabled" }}
 {{- $_ := set $section.leaderElection "leaseName" (include "recharge-autoscaler.fleetLeaseName" .) }}
 {{- $_ := set $section.leaderElection "leaseNamespace" (include "recharge-autoscaler.fleetLeaseNamespace" .) }}
 {{- $_ := unset $source "file" }}
-{{- toYaml (dict "source" $source "logging" .Values.logging "fleet" $section) }}
+{{- toYaml (dict "source" $source "forecast" .Values.forecast "schedule" .Values.schedule "metrics" .Values.metrics "logging" .Values.logging "fleet" $section) }}
 {{- else }}
 {{- $store := deepCopy .Values.store }}
 {{- $_ := set $store.configmap "name" (include "recharge-autoscaler.forecastConfigMapName" .) }}

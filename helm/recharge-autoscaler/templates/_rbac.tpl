@@ -23,7 +23,7 @@ In forecastJob.mode=inProcess both run under the controller's ServiceAccount, wh
 {{- $root := .root }}
 {{- $v := $root.Values }}
 {{- if $v.fleet.enabled }}
-{{- include "recharge-autoscaler.fleetRbacRules" $root }}
+{{- include "recharge-autoscaler.fleetRbacRules" (dict "root" $root "who" .who) }}
 {{- else }}
 {{- $inProcess := eq $v.forecastJob.mode "inProcess" }}
 {{- $rules := dict }}
@@ -75,8 +75,9 @@ In forecastJob.mode=inProcess both run under the controller's ServiceAccount, wh
 
 {{/*
 Fleet mode (fleet.enabled): the scalers' targets are not known at install time, so rules cannot name them
-(no resourceNames); what bounds the grant is the namespace. What the fleet does (controller/fleet/
-reconciler.py, controller/adapters/{informer,cached,status,kube,lease}.py), per watched namespace:
+(no resourceNames); what bounds the grant is the namespace. What the fleet controller does
+(controller/fleet/reconciler.py, controller/adapters/{informer,cached,status,kube,lease}.py), per watched
+namespace:
   predictivescalers: list, watch (the scaler informer; no GET: the cache serves every read)
   predictivescalers/status: patch (the status, written only when it changes)
   deployments, horizontalpodautoscalers: list, watch (informers), get (a write that met a stale cache
@@ -86,10 +87,16 @@ reconciler.py, controller/adapters/{informer,cached,status,kube,lease}.py), per 
     so this reads every ConfigMap of the namespace: keep Secrets, not ConfigMaps, for secrets)
   events: create, patch (Events on the scalers)
 and in the Lease namespace (the release's by default) the Lease: get, update [name] and create.
-"recharge-autoscaler.fleetWatchRules" is the per-namespace list: a Role in each of fleet.namespaces, or
-one ClusterRole (clusterrole.yaml) when fleet.namespaces is empty (every namespace).
+The fleet forecast job (`forecast-job --fleet`: controller/fleet/forecast_job.py,
+forecaster/adapters/configmap_store.py), per watched namespace: predictivescalers list (one list per run),
+configmaps get, create, update (each scaler's forecast ConfigMap; names come from the scalers, so no
+resourceNames). In forecastJob.mode=inProcess the controller's ServiceAccount gets both sets.
+"recharge-autoscaler.fleetNamespaceRules" is one identity's per-namespace list: a Role in each of
+fleet.namespaces, or one ClusterRole (clusterrole.yaml) when fleet.namespaces is empty (every namespace).
 */}}
-{{- define "recharge-autoscaler.fleetWatchRules" -}}
+{{- define "recharge-autoscaler.fleetNamespaceRules" -}}
+{{- $inProcess := eq .root.Values.forecastJob.mode "inProcess" }}
+{{- if eq .who "controller" }}
 - apiGroups: ["autoscaling.recharge-autoscaler.io"]
   resources: ["predictivescalers"]
   verbs: ["list", "watch"]
@@ -112,17 +119,27 @@ one ClusterRole (clusterrole.yaml) when fleet.namespaces is empty (every namespa
   resources: ["events"]
   verbs: ["create", "patch"]
 {{- end }}
+{{- if or (eq .who "job") (and (eq .who "controller") $inProcess) }}
+- apiGroups: ["autoscaling.recharge-autoscaler.io"]
+  resources: ["predictivescalers"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "update"]
+{{- end }}
+{{- end }}
 
-{{/* The fleet controller's namespaced rules, {namespace: [PolicyRule, ...]} as rbacRules renders them. */}}
+{{/* One identity's namespaced fleet rules, {namespace: [PolicyRule, ...]} as rbacRules renders them. */}}
 {{- define "recharge-autoscaler.fleetRbacRules" -}}
-{{- $v := .Values }}
+{{- $root := .root }}
+{{- $v := $root.Values }}
 {{- $rules := dict }}
 {{- range $ns := $v.fleet.namespaces }}
-{{- $_ := set $rules $ns (include "recharge-autoscaler.fleetWatchRules" $ | fromYamlArray) }}
+{{- $_ := set $rules $ns (include "recharge-autoscaler.fleetNamespaceRules" $ | fromYamlArray) }}
 {{- end }}
-{{- if $v.fleet.leaderElection.enabled }}
-{{- $leaseNs := include "recharge-autoscaler.fleetLeaseNamespace" . }}
-{{- $lease := include "recharge-autoscaler.fleetLeaseName" . }}
+{{- if and (eq .who "controller") $v.fleet.leaderElection.enabled }}
+{{- $leaseNs := include "recharge-autoscaler.fleetLeaseNamespace" $root }}
+{{- $lease := include "recharge-autoscaler.fleetLeaseName" $root }}
 {{- $list := get $rules $leaseNs | default list }}
 {{- $list = append $list (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "resourceNames" (list $lease) "verbs" (list "get" "update")) }}
 {{- $list = append $list (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "verbs" (list "create")) }}
