@@ -170,6 +170,7 @@ class ControlLoop:
         state = self.state.with_replicas(current)
         decision = decide(forecast, observed, state, cfg, now)
         m.desired_replicas.set(decision.replicas)
+        m.needed_replicas.set(math.nan if decision.observed_need is None else decision.observed_need)
         m.decisions.labels(reason=decision.reason).inc()
         self._log_decision(decision, forecast)
 
@@ -299,6 +300,8 @@ class ControlLoop:
             forecast = None
         age = forecast.age(now).total_seconds() if forecast is not None else math.nan
         self.deps.metrics.forecast_age.set(age)
+        wape = (forecast.backtest or {}).get("wape") if forecast is not None else None
+        self.deps.metrics.forecast_backtest_wape.set(math.nan if wape is None else float(wape))
         return forecast
 
     def _read_load(self, now: pd.Timestamp, faults: list[str]) -> ObservedLoad | None:

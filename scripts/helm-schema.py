@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.config import ControllerConfig  # noqa: E402
+from controller.config import ControllerConfig, FleetConfig  # noqa: E402
 from forecaster.configschema import json_schema  # noqa: E402
 from forecaster.job.config import (  # noqa: E402
     ForecastConfig,
@@ -128,6 +128,7 @@ SECTIONS = {
     "metrics": MetricsConfig,
     "logging": LoggingConfig,
     "controller": ControllerConfig,
+    "fleet": FleetConfig,
 }
 
 # How the chart narrows the product's schema: values it fills in when empty, what a cluster cannot use, and
@@ -249,6 +250,28 @@ IN_CLUSTER: Schema = {
 }
 
 
+IN_CLUSTER["fleet"] = {
+    "description": "Fleet mode: one controller for every PredictiveScaler in the watched namespaces.",
+    "properties": {
+        "enabled": b("Run the fleet controller (`recharge-autoscaler fleet`), not the single-workload one."),
+        "namespaces": {"items": {"pattern": DNS1123, "maxLength": 63}},
+        "leaderElection": {
+            "properties": {
+                "leaseName": {
+                    "description": "Lease name; empty = <fullname>-leader.",
+                    "anyOf": [{"maxLength": 0}, {"pattern": K8SNAME}],
+                    "minLength": DROP,
+                },
+                "leaseNamespace": {
+                    "description": "Lease namespace; empty = release namespace.",
+                    "anyOf": [{"type": "null"}, {"maxLength": 0}, {"pattern": DNS1123}],
+                },
+            },
+        },
+    },
+}
+
+
 def merge(node: Schema, changes: Schema) -> Schema:
     """``node`` with ``changes`` merged: mappings recursively, :data:`DROP` removes, other values replace."""
     out = dict(node)
@@ -263,8 +286,47 @@ def merge(node: Schema, changes: Schema) -> Schema:
 
 
 def product_sections() -> Schema:
-    """The product's config sections as the chart accepts them."""
+    """The product's config sections as the chart accepts them (see :func:`by_mode` for the mode rules)."""
     return {key: merge(json_schema(model), IN_CLUSTER.get(key, {})) for key, model in SECTIONS.items()}
+
+
+FLEET_ON: Schema = {
+    "properties": {"fleet": {"properties": {"enabled": {"const": True}}, "required": ["enabled"]}},
+    "required": ["fleet"],
+}
+
+
+def by_mode(props: Schema) -> Schema:
+    """Move what only the single-workload controller needs out of ``props`` into an if/then/else on
+    ``fleet.enabled``: controller.target.name, controller.capacityPerReplica, controller.load.query and
+    source.prometheus.query are required unless fleet mode is on (each scaler then carries its own); fleet
+    mode needs source.kind prometheus (every scaler's live load comes from there). Returns the keywords."""
+    ctl = props["controller"]
+    single_ctl: Schema = {"required": ctl.pop("required"), "properties": {}}
+    cap = ctl["properties"]["capacityPerReplica"]
+    single_ctl["properties"]["capacityPerReplica"] = {"type": cap["type"]}
+    cap["type"] = [cap["type"], "null"]
+    name = ctl["properties"]["target"]["properties"]["name"]
+    single_ctl["properties"]["target"] = {"properties": {"name": {"type": name["type"]}}}
+    name["type"] = [name["type"], "null"]
+    single_ctl["properties"]["load"] = {"allOf": ctl["properties"]["load"].pop("allOf")}
+    source = props["source"]
+    prom_rule = source["allOf"][0]["then"]["properties"]["prometheus"]
+    query = prom_rule["properties"].pop("query")
+    prom_rule["required"].remove("query")
+    single_source = {"allOf": [{
+        "if": source["allOf"][0]["if"],
+        "then": {"properties": {"prometheus": {"required": ["query"], "properties": {"query": query}}}},
+    }]}
+    return {"allOf": [{
+        "if": FLEET_ON,
+        "then": {"properties": {"source": {"properties": {"kind": {"const": "prometheus"}}}}},
+        "else": {"properties": {"controller": single_ctl, "source": single_source}},
+    }]}
+
+
+PRODUCT = product_sections()
+MODE_RULES = by_mode(PRODUCT)
 
 
 schema: Schema = {
@@ -425,8 +487,31 @@ schema: Schema = {
                 "ca": secret_ref("CA bundle Secret.", "key"),
             },
         ),
-        **product_sections(),
+        "grafanaDashboard": obj(
+            "Grafana dashboard ConfigMap.",
+            {
+                "enabled": b(""),
+                "namespace": s("", anyOf=[{"maxLength": 0}, {"pattern": DNS1123, "maxLength": 63}]),
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        ),
+        "prometheusRule": obj(
+            "PrometheusRule with the product's alerts.",
+            {
+                "enabled": b(""),
+                "namespace": s("", anyOf=[{"maxLength": 0}, {"pattern": DNS1123, "maxLength": 63}]),
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                "selector": s("PromQL label matchers; empty = job=\"<fullname>-metrics\"."),
+                "forecastMaxAgeSeconds": n("Seconds.", exclusiveMinimum=0),
+                "maxBacktestWape": n("WAPE 0..1.", exclusiveMinimum=0),
+                "wapeDriftFactor": n("Factor over the 7-day mean.", exclusiveMinimum=1),
+                "alertLabels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        ),
+        **PRODUCT,
     },
+    **MODE_RULES,
 }
 # image.tag: forbid 'latest'
 schema["properties"]["image"]["properties"]["tag"] = {

@@ -32,7 +32,9 @@ Values of the `recharge-autoscaler` chart. `values.schema.json` rejects unknown 
 renders them into the ConfigMap it mounts, filling in namespaces, object names and secret file paths.
 
 Required for an install: `controller.target.name`, `controller.capacityPerReplica`,
-`source.prometheus.url`, `source.prometheus.query` and `controller.load.query`.
+`source.prometheus.url`, `source.prometheus.query` and `controller.load.query`. In fleet mode
+(`fleet.enabled`, the `fleet` section is the product's too) only `source.prometheus.url` is: every
+PredictiveScaler carries its own target, queries and limits.
 See docs/install.md for a walk-through and `helm/recharge-autoscaler/ci/*-values.yaml` for examples.
 
 | Key | Type | Default | Description |

@@ -76,6 +76,27 @@ class ControllerMetrics:
             s,
             registry=r,
         )
+        self.needed_replicas = Gauge(
+            f"{PREFIX}_needed_replicas",
+            "Replicas the live load needs now (observed rate x (1 + headroom) / capacityPerReplica); "
+            "NaN while the load is missing or stale.",
+            s,
+            registry=r,
+        )
+        self.forecast_backtest_wape = Gauge(
+            f"{PREFIX}_forecast_backtest_wape",
+            "Backtest WAPE (0..1) of the forecast used by the last decision, from its artifact; NaN when "
+            "there is no forecast or it carries no backtest.",
+            s,
+            registry=r,
+        )
+        self.scaler_ready = Gauge(
+            f"{PREFIX}_scaler_ready",
+            "1 when the scaler's Ready condition is True, else 0; reason is the condition's reason "
+            "(fleet only: one series per scaler).",
+            [*s, "reason"],
+            registry=r,
+        )
         self.leader = Gauge(
             f"{PREFIX}_leader",
             "1 when this replica acts as the leader (holds the Lease, or leader election is off); "
@@ -117,10 +138,18 @@ class ControllerMetrics:
         out.dry_run = _Ignored()
         return out
 
+    def set_ready(self, ready: bool, reason: str, **labels: str) -> None:
+        """Set one member's ``scaler_ready`` series, dropping its series of any other reason."""
+        values = tuple(labels[k] for k in self.scope)
+        for sample_labels in list(self.scaler_ready._metrics):
+            if sample_labels[: len(values)] == values and sample_labels[len(values):] != (reason,):
+                self.scaler_ready.remove(*sample_labels)
+        self.scaler_ready.labels(**labels, reason=reason).set(1 if ready else 0)
+
     def forget(self, **labels: str) -> None:
         """Drop every series of one member of the scope (a deleted scaler), so cardinality stays bounded."""
         values = tuple(labels[k] for k in self.scope)
-        for name in _SCOPED:
+        for name in (*_SCOPED, "scaler_ready"):
             metric = getattr(self, name)
             for sample_labels in list(metric._metrics):
                 if sample_labels[: len(values)] == values:
@@ -132,7 +161,8 @@ class ControllerMetrics:
 
 _SCOPED = (
     "desired_replicas", "current_replicas", "ready_replicas", "hpa_floor", "forecast_age", "observed_load",
-    "last_tick", "decisions", "scale_changes", "warmups", "errors", "ticks",
+    "needed_replicas", "forecast_backtest_wape", "last_tick", "decisions", "scale_changes", "warmups",
+    "errors", "ticks",
 )
 
 

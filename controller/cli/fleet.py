@@ -4,7 +4,8 @@ The wiring of :class:`controller.fleet.reconciler.FleetController`: the Kubernet
 Prometheus connection every scaler's live-load query uses (``source.prometheus`` of the config file), the
 probes and metrics server, and the periodic tick. ``--once`` syncs the caches, runs one round and prints
 one line per scaler (exit 3 when a scaler failed). ``--print-crd`` writes the CRD as YAML (what the Helm
-chart ships in ``crds/``).
+chart ships in ``crds/``). ``--migrate-config FILE`` prints the PredictiveScaler for the ``controller``
+section of a single-workload config file: the one-command migration to the fleet.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def register(subparsers: Any) -> None:
                    help="kubeconfig file (default: in-cluster service account, else $KUBECONFIG)")
     p.add_argument("--context", default=None, help="kubeconfig context (default: current context)")
     p.add_argument("--print-crd", action="store_true", help="print the PredictiveScaler CRD as YAML and exit")
+    p.add_argument("--migrate-config", metavar="FILE", default=None,
+                   help="print the PredictiveScaler that scales what the controller section of this "
+                   "single-workload config file scales (kubectl apply -f - takes it), and exit")
     p.set_defaults(func=main)
 
 
@@ -55,6 +59,43 @@ def print_crd() -> int:
     from controller.fleet.spec import crd
 
     sys.stdout.write(yaml.safe_dump(crd(), sort_keys=False, width=110))
+    return 0
+
+
+def migrate_config(path: str) -> int:
+    """Print the PredictiveScaler for the ``controller`` section of the config file at ``path``.
+
+    The scaler carries every per-workload field (:func:`controller.fleet.spec.scaler_manifest`), plus the
+    file's history query, calendar and forecast ConfigMap name; what is one per fleet (interval, Lease,
+    ports, annotations) is listed on stderr when it differs from the default, for the fleet's own config.
+    """
+    import yaml
+
+    from controller.fleet.spec import PROCESS_FIELDS, scaler_manifest
+
+    file = load_config(path, os.environ)
+    cfg = file.require_controller()
+    cfg.require_target()
+    prom = file.source.prometheus if file.source is not None else None
+    store = file.store.configmap if file.store is not None else None
+    manifest = scaler_manifest(
+        cfg, history_query=prom.query or None if prom is not None else None,
+        calendar=file.forecast.calendar, forecast_map=store.name if store is not None else None,
+    )
+    defaults = ControllerConfig(capacity_per_replica=cfg.capacity_per_replica)
+    kept = sorted(
+        ControllerConfig.model_fields[f].alias or f for f in PROCESS_FIELDS
+        if f in ControllerConfig.model_fields and f != "target" and f != "dry_run"
+        and getattr(cfg, f) != getattr(defaults, f)
+    )
+    if kept:
+        sys.stderr.write(f"note: controller.{', controller.'.join(kept)}: one per fleet, not per scaler; "
+                         "set them in the fleet's config (fleet section)\n")
+    target_ns = cfg.require_target().namespace
+    if store is not None and store.namespace and target_ns and store.namespace != target_ns:
+        sys.stderr.write(f"note: the forecast ConfigMap is in {store.namespace}; the fleet reads a scaler's "
+                         f"forecast from the scaler's own namespace ({target_ns})\n")
+    sys.stdout.write(yaml.safe_dump(manifest, sort_keys=False, width=110))
     return 0
 
 
@@ -81,6 +122,8 @@ def _load_factory(raw_prometheus: Any, interval: float) -> Any:
 def main(args: argparse.Namespace) -> int:
     if args.print_crd:
         return print_crd()
+    if args.migrate_config:
+        return migrate_config(args.migrate_config)
     if not args.config:
         raise ConfigError("--config: required (the file with the fleet section and source.prometheus)")
     file = load_config(args.config, os.environ)

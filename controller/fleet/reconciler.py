@@ -246,6 +246,9 @@ class FleetController:
             forecast_max_age=float(rt.config.forecast_max_age) if rt.config is not None else None,
             previous=previous,
         )
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        self.deps.metrics.set_ready(ready["status"] == "True", ready["reason"], namespace=key[0],
+                                    scaler=key[1])
         if status != previous and self.status_writer.write(key[0], key[1], status):
             rt.written = status
             out.status_writes += 1

@@ -17,8 +17,9 @@ from typing import Any, Literal
 from pydantic import Field, create_model
 
 from controller.config import ControllerConfig, TargetConfig
-from forecaster.configbase import ConfigModel, NonEmptyStr, parse
+from forecaster.configbase import ConfigModel, Duration, NonEmptyStr, parse
 from forecaster.configschema import openapi_schema
+from forecaster.durations import format_seconds
 from forecaster.series.calendar import CalendarConfig
 
 GROUP = "autoscaling.recharge-autoscaler.io"
@@ -101,6 +102,68 @@ def controller_config(spec: Any, *, namespace: str) -> ControllerConfig:
 
 def forecast_config_map(spec: Any, scaler: str) -> str:
     return str(spec.forecast_config_map or f"{scaler}-forecast")
+
+
+def _yaml_value(value: Any) -> Any:
+    if isinstance(value, ConfigModel):
+        return _non_default(value)
+    if isinstance(value, Duration):
+        return format_seconds(float(value))
+    if isinstance(value, (list, tuple)):
+        return [_yaml_value(v) for v in value]
+    return value
+
+
+def _non_default(model: ConfigModel) -> dict[str, Any]:
+    """``model`` as YAML keys (camelCase), leaving out every field at its default; durations as ``90s``."""
+    out: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if not info.is_required() and value == info.get_default(call_default_factory=True):
+            continue
+        out[info.alias or name] = _yaml_value(value)
+    return out
+
+
+def scaler_manifest(
+    cfg: ControllerConfig,
+    *,
+    name: str | None = None,
+    history_query: str | None = None,
+    calendar: CalendarConfig | None = None,
+    forecast_map: str | None = None,
+) -> dict[str, Any]:
+    """The PredictiveScaler that scales what the ``controller`` section ``cfg`` scales: the inverse of
+    :func:`controller_config` for every field a scaler carries (:data:`SHARED_FIELDS`, the target, the mode).
+
+    The process's own fields (:data:`PROCESS_FIELDS`: interval, Lease, ports, annotations) are the fleet's,
+    one per controller, and are not carried over. A dry run becomes mode ``dryRun``. ``history_query``,
+    ``calendar`` and ``forecast_map`` come from the rest of the file (``source.prometheus.query``,
+    ``forecast.calendar``, ``store.configmap.name``). The spec is validated before it is returned.
+    """
+    target = cfg.require_target()
+    spec: dict[str, Any] = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": target.kind,
+                                               "name": target.name}}
+    spec["mode"] = "dryRun" if cfg.dry_run else target.mode
+    if target.mode == "hpa" and target.hpa_name and target.hpa_name != target.name:
+        spec["hpaName"] = target.hpa_name
+    if history_query:
+        spec["history"] = {"query": history_query}
+    if calendar is not None and calendar != CalendarConfig():
+        spec["calendar"] = _non_default(calendar)
+    if forecast_map and forecast_map != f"{name or target.name}-forecast":
+        spec["forecastConfigMap"] = forecast_map
+    shared = _non_default(cfg)
+    for field_name in SHARED_FIELDS:
+        info = ControllerConfig.model_fields[field_name]
+        key = info.alias or field_name
+        if key in shared:
+            spec[key] = shared[key]
+    parse_spec(spec)
+    metadata: dict[str, Any] = {"name": name or target.name}
+    if target.namespace:
+        metadata["namespace"] = target.namespace
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
 
 
 PRINTER_COLUMNS = [

@@ -17,7 +17,11 @@ import yaml
 from tests.support.tools import REPO_ROOT, require_tool
 
 CHART = REPO_ROOT / "helm" / "recharge-autoscaler"
-CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+ALL_CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+# The single-workload scenarios (controller.target, `run`); the fleet scenarios (ci/fleet*-values.yaml,
+# `fleet`) have their own checks in test_chart_fleet.py.
+FLEET_VALUES = [p for p in ALL_CI_VALUES if p.name.startswith("fleet")]
+CI_VALUES = [p for p in ALL_CI_VALUES if p not in FLEET_VALUES]
 RELEASE = "rel"
 NAMESPACE = "autoscaling"
 

@@ -112,3 +112,85 @@ def test_dry_run_grants_no_writes_on_the_target() -> None:
         for rule in role["rules"]:
             assert rule["verbs"] == ["get"], rule
             assert "leases" not in rule["resources"], rule
+
+
+# --- the fleet controller ----------------------------------------------------------------------------------
+
+# The single-workload adapters the fleet reuses: CachedScaleTarget is a KubeScaleTarget (its live re-read and
+# writes), KubeEventSink, LeaseLock. It keeps its state in memory (MemoryStateStore) and reads forecasts from
+# the ConfigMap informer, so the state and forecast ConfigMap stores are not among them.
+FLEET_REUSED = ("controller/adapters/kube.py", "controller/adapters/lease.py")
+FLEET_MODULES = ("controller/fleet/reconciler.py", "controller/adapters/cached.py", "controller/cli/fleet.py")
+
+
+def _calls(paths: tuple[str, ...]) -> set[tuple[str, str]]:
+    used: set[tuple[str, str]] = set()
+    for rel in paths:
+        for node in ast.walk(ast.parse((REPO_ROOT / rel).read_text())):
+            if isinstance(node, ast.Attribute) and (m := _CALL.match(node.attr)):
+                used.add((RESOURCES[m.group(2)], VERBS[m.group(1)]))
+    return used
+
+
+def _attributes(rel: str) -> set[str]:
+    tree = ast.parse((REPO_ROOT / rel).read_text())
+    return {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+
+
+def fleet_calls_in_code() -> set[tuple[str, str]]:
+    """Every (resource, verb) the fleet controller's code makes."""
+    from kubernetes import client
+
+    from controller.fleet.reconciler import FleetController, FleetDeps
+
+    # The informers list and watch the kinds they are given: through the custom-objects API (scalers,
+    # Deployments, HPAs), or the core API (ConfigMaps), per namespace or across all of them.
+    informer = _attributes("controller/adapters/informer.py")
+    assert {"list_namespaced_custom_object", "list_cluster_custom_object", "Watch", "stream"} <= informer
+    # The status writer patches the status subresource of the scalers.
+    assert "patch_namespaced_custom_object_status" in _attributes("controller/adapters/status.py")
+    fleet = FleetController(FleetDeps(api_client=client.ApiClient(), load_for=lambda cfg: None))  # type: ignore[arg-type, return-value]
+    used = {(inf.kind.plural, verb) for inf in fleet._informers for verb in ("list", "watch")}
+    used.add((f"{fleet.status_writer.kind.plural}/status", "patch"))
+    return used | _calls(FLEET_REUSED)
+
+
+def fleet_job_calls_in_code() -> set[tuple[str, str]]:
+    """Every (resource, verb) the fleet forecast job (`forecast-job --fleet`) makes: one list of the scalers
+    (informer.list_objects: the informer's list, no watch), then each scaler's forecast ConfigMap through
+    the ConfigMap store."""
+    from controller.fleet.forecast_job import SCALERS
+
+    source = (REPO_ROOT / "controller/fleet/forecast_job.py").read_text()
+    assert "list_objects(" in source and "open_store(" in source
+    return {(SCALERS.plural, "list")} | _calls(("forecaster/adapters/configmap_store.py",))
+
+
+def fleet_granted(name: str, component: str) -> set[tuple[str, str]]:
+    manifests = render(CHART / "ci" / f"{name}-values.yaml")
+    return {
+        (res, verb)
+        for role in of_kind(manifests, "Role") + of_kind(manifests, "ClusterRole")
+        if role["metadata"]["labels"]["app.kubernetes.io/component"] == component
+        for rule in role["rules"]
+        for res in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_the_fleet_reuses_only_the_scanned_adapters() -> None:
+    source = "".join((REPO_ROOT / rel).read_text() for rel in FLEET_MODULES)
+    for store in ("ConfigMapStateStore", "ConfigMapStore("):
+        assert store not in source, f"the fleet now uses {store}: add its module to FLEET_REUSED"
+    assert set(FLEET_REUSED) <= set(ADAPTERS)
+
+
+@pytest.mark.parametrize("scenario", ["fleet", "fleet-namespaces"])
+def test_fleet_chart_grants_exactly_the_calls_the_fleet_makes(scenario: str) -> None:
+    calls = {"controller": fleet_calls_in_code(), "forecast-job": fleet_job_calls_in_code()}
+    for component, used in calls.items():
+        grants = fleet_granted(scenario, component)
+        assert grants == used, (
+            f"{component}: granted but unused: {sorted(grants - used)}; "
+            f"used but not granted: {sorted(used - grants)}"
+        )

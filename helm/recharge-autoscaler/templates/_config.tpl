@@ -7,12 +7,22 @@ of the Prometheus credentials mounted from Secrets.
 {{- $secretDir := include "recharge-autoscaler.secretDir" . }}
 {{- $targetNs := include "recharge-autoscaler.targetNamespace" . }}
 {{- $auth := .Values.prometheusAuth }}
+{{- $fleet := .Values.fleet.enabled }}
 
 {{- $source := deepCopy .Values.source }}
+{{- if and $fleet (ne $source.kind "prometheus") }}
+{{- fail "fleet.enabled: the fleet reads every scaler's live load from Prometheus: set source.kind=prometheus and source.prometheus.url" }}
+{{- end }}
 {{- if eq $source.kind "prometheus" }}
 {{- $prom := $source.prometheus }}
 {{- $_ := required "source.prometheus.url is required when source.kind is prometheus (e.g. http://prometheus-operated.monitoring:9090)" $prom.url }}
+{{- if $fleet }}
+{{- if not $prom.query }}
+{{- $_ := unset $prom "query" }}
+{{- end }}
+{{- else }}
 {{- $_ := required "source.prometheus.query is required when source.kind is prometheus (PromQL returning the request rate)" $prom.query }}
+{{- end }}
 {{- if $auth.bearerToken.secretName }}
 {{- $_ := set $prom "bearerTokenFile" (printf "%s/prometheus/token" $secretDir) }}
 {{- end }}
@@ -29,6 +39,15 @@ of the Prometheus credentials mounted from Secrets.
 {{- $_ := unset $source "prometheus" }}
 {{- end }}
 
+{{- if $fleet }}
+{{- /* The fleet's file: the Prometheus connection, what and when to forecast (the fleet forecast job; each
+scaler brings its own query and calendar), logging, and the fleet section with the Lease filled in. */}}
+{{- $section := omit (deepCopy .Values.fleet) "enabled" }}
+{{- $_ := set $section.leaderElection "leaseName" (include "recharge-autoscaler.fleetLeaseName" .) }}
+{{- $_ := set $section.leaderElection "leaseNamespace" (include "recharge-autoscaler.fleetLeaseNamespace" .) }}
+{{- $_ := unset $source "file" }}
+{{- toYaml (dict "source" $source "forecast" .Values.forecast "schedule" .Values.schedule "metrics" .Values.metrics "logging" .Values.logging "fleet" $section) }}
+{{- else }}
 {{- $store := deepCopy .Values.store }}
 {{- $_ := set $store.configmap "name" (include "recharge-autoscaler.forecastConfigMapName" .) }}
 {{- $_ := set $store.configmap "namespace" (include "recharge-autoscaler.storeNamespace" .) }}
@@ -45,6 +64,7 @@ of the Prometheus credentials mounted from Secrets.
 
 {{- $config := dict "source" $source "forecast" .Values.forecast "store" $store "schedule" .Values.schedule "metrics" .Values.metrics "logging" .Values.logging "controller" $controller }}
 {{- toYaml $config }}
+{{- end }}
 {{- end }}
 
 {{/* Namespace of the forecast ConfigMap (default: the release namespace). */}}

@@ -102,3 +102,23 @@ app.kubernetes.io/component: controller
 
 {{/* Where secrets are mounted inside the pods. */}}
 {{- define "recharge-autoscaler.secretDir" -}}/var/run/secrets/recharge-autoscaler{{- end }}
+
+{{/* Port of /healthz and /readyz: the fleet controller's in fleet mode, else the controller's. */}}
+{{- define "recharge-autoscaler.healthPort" -}}
+{{- ternary .Values.fleet.healthPort .Values.controller.healthPort (eq (toString .Values.fleet.enabled) "true") }}
+{{- end }}
+
+{{/* Port of /metrics: the fleet controller's in fleet mode, else the controller's. */}}
+{{- define "recharge-autoscaler.metricsPort" -}}
+{{- ternary .Values.fleet.metricsPort .Values.controller.metricsPort (eq (toString .Values.fleet.enabled) "true") }}
+{{- end }}
+
+{{/* Name of the fleet controller's Lease. */}}
+{{- define "recharge-autoscaler.fleetLeaseName" -}}
+{{- default (printf "%s-leader" (include "recharge-autoscaler.fullname" .) | trunc 63 | trimSuffix "-") .Values.fleet.leaderElection.leaseName }}
+{{- end }}
+
+{{/* Namespace of the fleet controller's Lease (default: the release namespace). */}}
+{{- define "recharge-autoscaler.fleetLeaseNamespace" -}}
+{{- default .Release.Namespace .Values.fleet.leaderElection.leaseNamespace }}
+{{- end }}

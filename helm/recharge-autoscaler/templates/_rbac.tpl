@@ -22,6 +22,9 @@ In forecastJob.mode=inProcess both run under the controller's ServiceAccount, wh
 {{- define "recharge-autoscaler.rbacRules" -}}
 {{- $root := .root }}
 {{- $v := $root.Values }}
+{{- if $v.fleet.enabled }}
+{{- include "recharge-autoscaler.fleetRbacRules" (dict "root" $root "who" .who) }}
+{{- else }}
 {{- $inProcess := eq $v.forecastJob.mode "inProcess" }}
 {{- $rules := dict }}
 {{- $targetNs := include "recharge-autoscaler.targetNamespace" $root }}
@@ -65,6 +68,82 @@ In forecastJob.mode=inProcess both run under the controller's ServiceAccount, wh
 {{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "resourceNames" (list $cm) "verbs" (list "get" "update")) }}
 {{- $list = append $list (dict "apiGroups" (list "") "resources" (list "configmaps") "verbs" (list "create")) }}
 {{- $_ := set $rules $storeNs $list }}
+{{- end }}
+{{- toYaml $rules }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fleet mode (fleet.enabled): the scalers' targets are not known at install time, so rules cannot name them
+(no resourceNames); what bounds the grant is the namespace. What the fleet controller does
+(controller/fleet/reconciler.py, controller/adapters/{informer,cached,status,kube,lease}.py), per watched
+namespace:
+  predictivescalers: list, watch (the scaler informer; no GET: the cache serves every read)
+  predictivescalers/status: patch (the status, written only when it changes)
+  deployments, horizontalpodautoscalers: list, watch (informers), get (a write that met a stale cache
+    re-reads live and retries), patch (the HPA floor / the decision annotation)
+  deployments/scale: patch ('scale' mode)
+  configmaps: list, watch (the forecast informer; RBAC cannot restrict list/watch to a label selector,
+    so this reads every ConfigMap of the namespace: keep Secrets, not ConfigMaps, for secrets)
+  events: create, patch (Events on the scalers)
+and in the Lease namespace (the release's by default) the Lease: get, update [name] and create.
+The fleet forecast job (`forecast-job --fleet`: controller/fleet/forecast_job.py,
+forecaster/adapters/configmap_store.py), per watched namespace: predictivescalers list (one list per run),
+configmaps get, create, update (each scaler's forecast ConfigMap; names come from the scalers, so no
+resourceNames). In forecastJob.mode=inProcess the controller's ServiceAccount gets both sets.
+"recharge-autoscaler.fleetNamespaceRules" is one identity's per-namespace list: a Role in each of
+fleet.namespaces, or one ClusterRole (clusterrole.yaml) when fleet.namespaces is empty (every namespace).
+*/}}
+{{- define "recharge-autoscaler.fleetNamespaceRules" -}}
+{{- $inProcess := eq .root.Values.forecastJob.mode "inProcess" }}
+{{- if eq .who "controller" }}
+- apiGroups: ["autoscaling.recharge-autoscaler.io"]
+  resources: ["predictivescalers"]
+  verbs: ["list", "watch"]
+- apiGroups: ["autoscaling.recharge-autoscaler.io"]
+  resources: ["predictivescalers/status"]
+  verbs: ["patch"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["apps"]
+  resources: ["deployments/scale"]
+  verbs: ["patch"]
+- apiGroups: ["autoscaling"]
+  resources: ["horizontalpodautoscalers"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["list", "watch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
+{{- if or (eq .who "job") (and (eq .who "controller") $inProcess) }}
+- apiGroups: ["autoscaling.recharge-autoscaler.io"]
+  resources: ["predictivescalers"]
+  verbs: ["list"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "update"]
+{{- end }}
+{{- end }}
+
+{{/* One identity's namespaced fleet rules, {namespace: [PolicyRule, ...]} as rbacRules renders them. */}}
+{{- define "recharge-autoscaler.fleetRbacRules" -}}
+{{- $root := .root }}
+{{- $v := $root.Values }}
+{{- $rules := dict }}
+{{- range $ns := $v.fleet.namespaces }}
+{{- $_ := set $rules $ns (include "recharge-autoscaler.fleetNamespaceRules" $ | fromYamlArray) }}
+{{- end }}
+{{- if and (eq .who "controller") $v.fleet.leaderElection.enabled }}
+{{- $leaseNs := include "recharge-autoscaler.fleetLeaseNamespace" $root }}
+{{- $lease := include "recharge-autoscaler.fleetLeaseName" $root }}
+{{- $list := get $rules $leaseNs | default list }}
+{{- $list = append $list (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "resourceNames" (list $lease) "verbs" (list "get" "update")) }}
+{{- $list = append $list (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "verbs" (list "create")) }}
+{{- $_ := set $rules $leaseNs $list }}
 {{- end }}
 {{- toYaml $rules }}
 {{- end }}

@@ -139,7 +139,8 @@ def test_ticks_help_names_every_outcome(outcome: str) -> None:
 def _every_metric_set() -> ControllerMetrics:
     m = ControllerMetrics()
     for gauge in (m.desired_replicas, m.current_replicas, m.ready_replicas, m.hpa_floor, m.forecast_age,
-                  m.observed_load, m.leader, m.last_tick, m.dry_run):
+                  m.observed_load, m.needed_replicas, m.forecast_backtest_wape, m.leader, m.last_tick,
+                  m.dry_run):
         gauge.set(1)
     m.decisions.labels(reason="ForecastPeak").inc()
     m.scale_changes.labels(direction="up").inc()
