@@ -23,7 +23,7 @@ from controller.adapters.informer import wait_for
 from controller.fleet.reconciler import FleetController, FleetDeps, FleetTick
 from controller.fleet.spec import GROUP, PLURAL, VERSION
 from forecaster.adapters.configmap_store import MANAGED_BY
-from tests.controller.fleet.conftest import Cluster, FakeLoad, artifact
+from tests.controller.fleet.conftest import Cluster, FakeLoad, artifact, caught_up
 from tests.support.apicalls import ApiCalls, Call, summary
 from tests.support.kube_envtest import KubeEnvtest
 
@@ -38,6 +38,12 @@ FLOOR = 10  # every HPA starts at this floor; the forecasts need 10-19 replicas,
 def level(i: int) -> float:
     """Scaler i's forecast level (req/s): its need at the peak band (x1.2) is ceil(1.2 level / 50)."""
     return 400.0 + 2.0 * i
+
+
+def forecast(now: pd.Timestamp, rate: float) -> Any:
+    """A flat forecast at ``rate`` with one higher interval 5 h ahead: the status's next peak stays put
+    while the test runs (on a flat forecast it would move with every interval)."""
+    return artifact(now, rate, hours=6, peak_at=60)
 
 
 def need(rate: float, capacity: float = CAPACITY) -> int:
@@ -66,32 +72,11 @@ class Fleet:
         return out, made
 
 
-def caught_up(fleet: FleetController) -> bool:
-    """Every status, HPA floor and replica count the controller wrote is back in its informer caches."""
-    for (ns, name), rt in list(fleet._runtimes.items()):
-        obj = fleet.scalers.get(ns, name)
-        if rt.written is not None and (obj is None or obj.get("status") != rt.written):
-            return False
-        target = rt.loop.deps.target if rt.loop is not None else None
-        applied = getattr(target, "last_applied", None)
-        if target is None or applied is None:
-            continue
-        if target.mode == "hpa":
-            hpa = fleet.hpas.get(ns, target.hpa_name) or {}
-            if (hpa.get("spec") or {}).get("minReplicas") != applied:
-                return False
-        else:
-            dep = fleet.deployments.get(ns, target.name) or {}
-            if (dep.get("spec") or {}).get("replicas") != applied:
-                return False
-    return True
-
-
 def _create(cluster: Cluster, name: str, rate: float, now: pd.Timestamp) -> None:
     cluster.deployment(name, replicas=FLOOR)
     cluster.hpa(name, lo=FLOOR, hi=60)
     body = {"metadata": {"name": f"{name}-forecast", "labels": dict(MANAGED_BY)},
-            "data": {"forecast.json": artifact(now, rate).to_json()}}
+            "data": {"forecast.json": forecast(now, rate).to_json()}}
     cluster.core.create_namespaced_config_map(cluster.ns, body)  # one call (the store would GET first)
     cluster.scaler(name, name, load={"query": "q"})
 
