@@ -14,7 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    for script in ("forecast_bench.py", "policy_bench.py", "sim_speed.py", "batch_bench.py"):
+    scripts = ("forecast_bench.py", "policy_bench.py", "sim_speed.py", "batch_bench.py", "fleet_bench.py")
+    for script in scripts:
         print(f"== {script}", flush=True)
         rc = subprocess.call([sys.executable, str(HERE / script)])
         if rc:
