@@ -334,10 +334,12 @@ def render(args: argparse.Namespace, mem: list[tuple[str, dict[str, Any]]], api:
             continue
         cpu_ok = "meets" if r["steady_cpu_median"] <= 1.0 else "misses"
         rss_ok = "meets" if (r["peak_end"] or 0) <= 512 else "misses"
+        per = ((r["peak_end"] or 0) - (r["rss_after_imports"] or 0)) * 1024 / r["scalers"]
         lines.append(
             f"- {r['forecast']}: steady round {r['steady_cpu_median']:.3f} s CPU ({cpu_ok} 1 s); peak RSS "
             f"{_mib(r['peak_end'])} MiB ({rss_ok} 512 MiB), {_mib(r['rss_after_imports'])} MiB of it the "
-            "imports.")
+            f"imports, about {per:,.0f} KiB per scaler (its four cached objects, its parsed forecast, its "
+            "loop and metrics).")
     base = {r["forecast"]: r for label, r in mem if label != "this branch"}
     for label, r in mem:
         b = base.get(r["forecast"]) if label == "this branch" else None
