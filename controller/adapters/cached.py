@@ -17,11 +17,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.adapters.informer import Informer
+from controller.adapters.informer import Informer, strip_bookkeeping
 from controller.adapters.kube import KubeScaleTarget
 from forecaster.adapters.kube import KubeConflict, KubeNotFound
 from forecaster.artifact import ForecastArtifact
 from forecaster.errors import StoreError
+
+
+def scale_target_view(obj: dict[str, Any]) -> dict[str, Any]:
+    """What :class:`CachedScaleTarget` reads of a Deployment (metadata, ``spec.replicas``, ``status``): the
+    transform of the fleet's Deployment informer. The pod template, managedFields and the last-applied
+    annotation are dropped (most of a production Deployment; the informer holds every Deployment of the
+    watched namespaces, targets or not). Modifies ``obj`` in place."""
+    strip_bookkeeping(obj)
+    spec = obj.get("spec")
+    if isinstance(spec, dict):
+        spec.pop("template", None)
+    return obj
 
 
 class CachedScaleTarget(KubeScaleTarget):

@@ -11,7 +11,10 @@ uses) but no informer; kopf has one inside its framework but not as a reusable p
 docs/architecture.md, "Why not kopf").
 
 Objects are kept as the API server sent them (``raw_object``): no model deserialisation per object, and the
-same shape for built-in kinds and custom resources.
+same shape for built-in kinds and custom resources. A ``transform`` (client-go's ``SetTransform``) may
+drop what no reader uses before an object is stored: :func:`strip_bookkeeping` drops ``managedFields`` and
+kubectl's last-applied annotation, which are most of a production Deployment's size and which the fleet
+would otherwise hold for every Deployment of its namespaces (see docs/benchmarks.md, "Fleet controller").
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
 Handler = Callable[[str, dict[str, Any]], None]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,18 @@ CONFIGMAPS = Kind("", "v1", "configmaps")
 DEPLOYMENTS = Kind("apps", "v1", "deployments")
 
 
+def strip_bookkeeping(obj: dict[str, Any]) -> dict[str, Any]:
+    """Drop ``metadata.managedFields`` (server-side apply's field ownership) and kubectl's last-applied
+    annotation (a second copy of the object): no reader of a cache uses them. Modifies ``obj`` in place."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict):
+            annotations.pop(LAST_APPLIED, None)
+    return obj
+
+
 def key_of(obj: dict[str, Any]) -> Key:
     meta = obj.get("metadata") or {}
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
@@ -62,6 +79,7 @@ class Informer:
         namespaces: Sequence[str] | None = None,
         label_selector: str | None = None,
         on_event: Handler | None = None,
+        transform: Transform | None = None,
         watch_seconds: int = 300,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
@@ -69,6 +87,7 @@ class Informer:
         self.api_client, self.kind = api_client, kind
         self.namespaces = list(namespaces) if namespaces else None
         self.label_selector, self.on_event = label_selector, on_event
+        self.transform = transform  # applied to every object before it is stored (and handlers see it)
         self.watch_seconds, self.backoff, self.max_backoff = watch_seconds, backoff, max_backoff
         self._cache: dict[Key, dict[str, Any]] = {}
         self._lock = threading.Lock()
@@ -162,6 +181,8 @@ class Informer:
         data = json.loads(resp.data)
         self.lists += 1
         items = data.get("items") or []
+        if self.transform is not None:
+            items = [self.transform(o) for o in items]
         fresh = {key_of(o): o for o in items}
         scope = namespace or ""
         with self._lock:
@@ -203,6 +224,8 @@ class Informer:
                 if kind == "BOOKMARK":
                     rv = new_rv or rv
                     continue
+                if self.transform is not None:
+                    obj = self.transform(obj)
                 with self._lock:
                     if kind == "DELETED":
                         self._cache.pop(key_of(obj), None)

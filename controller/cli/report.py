@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from controller.cli.args import (
+    DEFAULT_HISTORY_HELP,
     add_calendar_arguments,
     add_controller_arguments,
     add_history_arguments,
@@ -47,7 +48,16 @@ def register(subparsers: Any) -> None:
         "peaks ahead; cost; forecast quality; and a simulated comparison of predictive vs reactive (HPA) vs "
         "cron vs oracle scaling (and the replicas actually run, with --replicas-history).",
     )
-    add_history_arguments(p)
+    add_history_arguments(p, required=False,
+                          help="history file (required without --fleet): " + DEFAULT_HISTORY_HELP)
+    fleet = p.add_argument_group("a fleet (instead of --history and the replica flags)")
+    fleet.add_argument("--fleet", metavar="SCALERS.yaml", default=None,
+                       help="one report across every PredictiveScaler in this YAML (`kubectl get "
+                            "predictivescalers -A -o yaml`): per service and total peak replicas, "
+                            "replica-hours and cost, who hits max when, a calendar of the coming peaks")
+    fleet.add_argument("--history-dir", metavar="DIR", default=None,
+                       help="with --fleet: one history file per scaler, DIR/<namespace>/<name>.csv (or "
+                            ".parquet), else DIR/<name>.csv; the history flags apply to every file")
     add_calendar_arguments(p)
     add_controller_arguments(p, price=True)
     p.add_argument("--output", required=True, metavar="DIR", help="directory for index.html and the CSVs")
@@ -106,6 +116,14 @@ def _replicas(args: argparse.Namespace) -> pd.Series | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fleet:
+        from controller.cli.fleet_report import run_fleet
+
+        return run_fleet(args)
+    if not args.history:
+        raise UserError("--history: required (or --fleet SCALERS.yaml --history-dir DIR for a fleet)")
+    if args.history_dir:
+        raise UserError("--history-dir: only with --fleet")
     cfg = controller_config(args)
     price = price_from_args(args)
     horizon = parse_duration(args.horizon, what="--horizon")

@@ -28,9 +28,9 @@ from typing import Any
 
 import pandas as pd
 
-from controller.adapters.cached import CachedForecastStore, CachedScaleTarget
+from controller.adapters.cached import CachedForecastStore, CachedScaleTarget, scale_target_view
 from controller.adapters.health import ControllerMetrics, HealthState
-from controller.adapters.informer import CONFIGMAPS, DEPLOYMENTS, Informer, Kind
+from controller.adapters.informer import CONFIGMAPS, DEPLOYMENTS, Informer, Kind, strip_bookkeeping
 from controller.adapters.kube import KubeEventSink
 from controller.adapters.statestore import MemoryStateStore
 from controller.adapters.status import StatusWriter
@@ -102,11 +102,14 @@ class FleetController:
     def __init__(self, deps: FleetDeps) -> None:
         self.deps = deps
         ns = deps.namespaces
-        self.scalers = Informer(deps.api_client, SCALERS, namespaces=ns)
-        self.deployments = Informer(deps.api_client, DEPLOYMENTS, namespaces=ns)
-        self.hpas = Informer(deps.api_client, HPAS, namespaces=ns)
+        # The caches keep only what the loops read (managedFields, last-applied copies and pod templates are
+        # most of the memory otherwise: docs/benchmarks.md, "Fleet controller").
+        slim = strip_bookkeeping
+        self.scalers = Informer(deps.api_client, SCALERS, namespaces=ns, transform=slim)
+        self.deployments = Informer(deps.api_client, DEPLOYMENTS, namespaces=ns, transform=scale_target_view)
+        self.hpas = Informer(deps.api_client, HPAS, namespaces=ns, transform=slim)
         self.configmaps = Informer(
-            deps.api_client, CONFIGMAPS, namespaces=ns, label_selector=FORECAST_SELECTOR
+            deps.api_client, CONFIGMAPS, namespaces=ns, label_selector=FORECAST_SELECTOR, transform=slim
         )
         self._informers = (self.scalers, self.deployments, self.hpas, self.configmaps)
         self._runtimes: dict[tuple[str, str], _Scaler] = {}

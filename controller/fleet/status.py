@@ -19,10 +19,12 @@ Conditions, as ``kubectl get psc`` and alerting read them:
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 import pandas as pd
 
+from controller.core.forecastview import view
 from forecaster.artifact import ForecastArtifact
 
 _FAULT_REASONS = {
@@ -47,13 +49,36 @@ def _fault_kind(fault: str) -> str:
 
 
 def next_peak(forecast: ForecastArtifact, now: pd.Timestamp) -> tuple[pd.Timestamp, float] | None:
-    """The highest ``peak_upper`` from the interval containing ``now`` to the end of the horizon."""
-    step = pd.Timedelta(seconds=forecast.interval_seconds)
-    ahead = [i for i in forecast.intervals if i.ds + step > now]
-    if not ahead:
+    """The highest ``peak_upper`` from the interval containing ``now`` to the end of the horizon (the
+    earliest of equal peaks).
+
+    Every scaler's status asks this on every tick, so it reads the decision core's memoised view of the
+    artifact and a suffix arg-max built once per artifact: a bisect per call instead of a pass over the
+    intervals (at 288 intervals that pass was most of a 1,000-scaler round's CPU).
+    """
+    v = view(forecast)
+    lo = bisect.bisect_right(v.ds, pd.Timestamp(now).value - v.step)  # first interval ending after now
+    if lo >= len(v.ds):
         return None
-    best = max(ahead, key=lambda i: i.peak_upper)
-    return pd.Timestamp(best.ds), float(best.peak_upper)
+    best = v.derived.get(_SUFFIX_ARGMAX)
+    if best is None:
+        best = v.derived[_SUFFIX_ARGMAX] = _suffix_argmax(v.peak)
+    i = best[lo]
+    return forecast.intervals[i].ds, float(v.peak[i])
+
+
+_SUFFIX_ARGMAX = "fleet.status.suffix_argmax"
+
+
+def _suffix_argmax(values: list[float]) -> list[int]:
+    """``out[i]``: the index of the first maximum of ``values[i:]``."""
+    out = [0] * len(values)
+    best = len(values) - 1
+    for i in range(len(values) - 1, -1, -1):
+        if values[i] >= values[best]:
+            best = i
+        out[i] = best
+    return out
 
 
 def forecast_status(forecast: ForecastArtifact | None, now: pd.Timestamp) -> dict[str, Any]:

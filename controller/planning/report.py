@@ -231,7 +231,7 @@ def build_report(
     if sim is not None:
         csv["simulation.csv"] = tables.simulation(sim.table, o.price, o.cost, sim.warms)
     for name, frame in csv.items():
-        _write_csv(frame, out / name)
+        write_csv(frame, out / name)
 
     horizon = format_duration(freq * len(fc))
     cards = _cards(plan, band_low, cfg, o, horizon)
@@ -398,7 +398,8 @@ def _sim_section(sim: SimReport, cfg: ControllerConfig, csv: dict[str, pd.DataFr
     )
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """A report CSV: tz-aware times as ISO 8601 with their offset, no index."""
     f = frame.copy()
     for c in f.columns:
         if isinstance(f[c].dtype, pd.DatetimeTZDtype):

@@ -200,3 +200,32 @@ def outlook_chart(outlooks: Sequence[Any]) -> str:
         ax.tick_params(axis="x", labelrotation=30)
         _legend_below(ax, ncol=3, y=-0.42)
     return _svg(fig, "outlook")
+
+
+def fleet_chart(wide: pd.DataFrame, top: Sequence[str], total: pd.DataFrame, timezone: str) -> str:
+    """Replicas planned across the fleet, stacked by service (the ``top`` ones on their own, the rest as
+    'others'), and the fleet's need (the sum of the services' needs at the peak upper band)."""
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(12, 3.8))
+    ds = pd.DatetimeIndex(wide.index).tz_convert(timezone)
+    layers = [(name, wide[name].to_numpy(dtype=float)) for name in top]
+    rest = [c for c in wide.columns if c not in set(top)]
+    if rest:
+        layers.append((f"others ({len(rest)})", wide[rest].sum(axis=1).to_numpy(dtype=float)))
+    base = np.zeros(len(ds))
+    cmap = plt.get_cmap("tab20")
+    for n, (name, values) in enumerate(layers):
+        ax.fill_between(ds, base, base + values, step="post", color=cmap(n % 20), alpha=0.85, lw=0,
+                        label=name)
+        base = base + values
+    need = total["replicas needed"].to_numpy(dtype=float)
+    ax.step(ds, need, where="post", color="#222", lw=1, ls="--", label="fleet need (sum)")
+    ax.set_ylim(0, float(max(base.max(initial=0), need.max(initial=0), 1)) * 1.1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    _label(ax, "fleet", 1, f"time ({timezone})", "replicas")
+    ax.set_title("Replicas planned across the fleet")
+    _ax_time(ax, timezone)
+    _legend_below(ax, ncol=4)
+    return _svg(fig, "fleet")

@@ -91,3 +91,44 @@ def test_watches_ended_by_the_server_resume_without_listing_again(kube_apiserver
         assert inf.lists == 1 and inf.last_error is None and len(inf) == 1
     finally:
         inf.stop()
+
+
+def test_a_transform_keeps_only_what_readers_use(kube_apiserver: KubeEnvtest, kube_namespace: str) -> None:
+    """The fleet's Deployment cache: no managedFields, no last-applied copy, no pod template, on the list and
+    on every watch event; what the scale target reads stays."""
+    from kubernetes import client
+
+    from controller.adapters.cached import scale_target_view
+    from controller.adapters.informer import LAST_APPLIED
+
+    api = kube_apiserver.api_client()
+    apps = client.AppsV1Api(api)
+    ns = kube_namespace
+
+    def deployment(name: str) -> None:
+        apps.create_namespaced_deployment(ns, {
+            "metadata": {"name": name, "annotations": {LAST_APPLIED: '{"kind": "Deployment"}', "keep": "me"}},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": "a", "image": "r:1"}]}}},
+        })
+
+    deployment("listed")
+    raw = apps.read_namespaced_deployment("listed", ns).metadata
+    assert raw.managed_fields and LAST_APPLIED in raw.annotations  # what the server sends
+    inf = Informer(api, DEPLOYMENTS, namespaces=[ns], transform=scale_target_view).start()
+    try:
+        assert inf.wait_synced(20)
+        deployment("watched")
+        apps.patch_namespaced_deployment_scale("listed", ns, {"spec": {"replicas": 7}})
+        assert wait_for(lambda: inf.get(ns, "watched") is not None, 20)
+        assert wait_for(lambda: (inf.get(ns, "listed") or {})["spec"].get("replicas") == 7, 20)
+        for name in ("listed", "watched"):
+            obj = inf.get(ns, name)
+            assert obj is not None
+            meta = obj["metadata"]
+            assert "managedFields" not in meta and meta["annotations"] == {"keep": "me"}, meta
+            assert "template" not in obj["spec"] and obj["spec"]["selector"] == {"matchLabels": {"app": name}}
+            assert meta["resourceVersion"] and meta["uid"]  # writes still carry the cached resourceVersion
+    finally:
+        inf.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -14,6 +14,9 @@ from controller.ports import ObservedLoad
 from forecaster.adapters.configmap_store import ConfigMapStore
 from forecaster.artifact import ForecastArtifact, Interval
 from tests.support.kube_envtest import KubeEnvtest
+
+if TYPE_CHECKING:
+    from controller.fleet.reconciler import FleetController
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +125,27 @@ class Cluster:
 
     def replicas(self, name: str) -> int:
         return int(self.apps.read_namespaced_deployment(name, self.ns).spec.replicas)
+
+
+def caught_up(fleet: FleetController) -> bool:
+    """Every status, HPA floor and replica count the controller wrote is back in its informer caches."""
+    for (ns, name), rt in list(fleet._runtimes.items()):
+        obj = fleet.scalers.get(ns, name)
+        if rt.written is not None and (obj is None or obj.get("status") != rt.written):
+            return False
+        target = rt.loop.deps.target if rt.loop is not None else None
+        applied = getattr(target, "last_applied", None)
+        if target is None or applied is None:
+            continue
+        if target.mode == "hpa":
+            hpa = fleet.hpas.get(ns, target.hpa_name) or {}
+            if (hpa.get("spec") or {}).get("minReplicas") != applied:
+                return False
+        else:
+            dep = fleet.deployments.get(ns, target.name) or {}
+            if (dep.get("spec") or {}).get("replicas") != applied:
+                return False
+    return True
 
 
 @pytest.fixture
