@@ -119,6 +119,15 @@ def _load_factory(raw_prometheus: Any, interval: float) -> Any:
     return build
 
 
+def _warmup_client(cfg: ControllerConfig) -> Any:
+    """A scaler's warm-up client when its spec enables warm-ups with a URL (as ``run`` builds one)."""
+    if not (cfg.warmup.enabled and cfg.warmup.url):
+        return None
+    from controller.adapters.warmup_client import HttpWarmupClient
+
+    return HttpWarmupClient.from_config(cfg.warmup)
+
+
 def main(args: argparse.Namespace) -> int:
     if args.print_crd:
         return print_crd()
@@ -144,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
     deps = FleetDeps(
         api_client=api_client, namespaces=namespaces, load_for=_load_factory(prom, float(fleet.interval)),
         lock=lock, health=HealthState(stale_after=5 * float(fleet.interval) + 60),
-        interval=float(fleet.interval),
+        interval=float(fleet.interval), warmup_for=_warmup_client,
     )
     controller = FleetController(deps).start()
     try:

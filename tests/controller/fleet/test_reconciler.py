@@ -152,3 +152,17 @@ def test_deleted_scaler_is_forgotten(cluster: Cluster) -> None:
         assert b'scaler="gone"' not in fleet.deps.metrics.render()
     finally:
         fleet.stop()
+
+
+def test_the_fleet_command_gives_a_scaler_with_warmups_its_client() -> None:
+    from controller.cli.fleet import _warmup_client
+    from controller.fleet.spec import controller_config, parse_spec
+
+    base = {"scaleTargetRef": {"name": "recharge"}, "capacityPerReplica": 50, "load": {"query": "q"}}
+    off = controller_config(parse_spec(base), namespace="payments")
+    assert _warmup_client(off) is None
+    on = controller_config(parse_spec({**base, "warmup": {"enabled": True,
+                                                          "url": "http://recharge.payments.svc/warmup"}}),
+                           namespace="payments")
+    client = _warmup_client(on)
+    assert client is not None and "recharge.payments.svc/warmup" in client.describe()
