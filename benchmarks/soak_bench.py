@@ -28,6 +28,7 @@ import datetime as dt
 import math
 import multiprocessing as mp
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -307,6 +308,7 @@ def main() -> int:
     parent.send(("stop", ""))
     parent.recv()
     proc.join(10)
+    shutil.rmtree(workdir, ignore_errors=True)
 
     minutes = (time.monotonic() - started) / 60
     warm = next((v for m, v in rss if m >= 1.0), rss[-1][1])
