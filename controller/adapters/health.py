@@ -97,6 +97,7 @@ class ControllerMetrics:
             [*s, "reason"],
             registry=r,
         )
+        self._ready_reason: dict[tuple[str, ...], str] = {}  # member -> the reason of its scaler_ready series
         self.leader = Gauge(
             f"{PREFIX}_leader",
             "1 when this replica acts as the leader (holds the Lease, or leader election is off); "
@@ -139,16 +140,22 @@ class ControllerMetrics:
         return out
 
     def set_ready(self, ready: bool, reason: str, **labels: str) -> None:
-        """Set one member's ``scaler_ready`` series, dropping its series of any other reason."""
+        """Set one member's ``scaler_ready`` series, dropping its series of any other reason.
+
+        The fleet calls this for every scaler on every tick, so the member's current reason is remembered
+        instead of found by a scan of every series (that scan made a 1,000-scaler round quadratic:
+        docs/benchmarks.md, "Fleet controller")."""
         values = tuple(labels[k] for k in self.scope)
-        for sample_labels in list(self.scaler_ready._metrics):
-            if sample_labels[: len(values)] == values and sample_labels[len(values):] != (reason,):
-                self.scaler_ready.remove(*sample_labels)
+        old = self._ready_reason.get(values)
+        if old is not None and old != reason:
+            self.scaler_ready.remove(*values, old)
+        self._ready_reason[values] = reason
         self.scaler_ready.labels(**labels, reason=reason).set(1 if ready else 0)
 
     def forget(self, **labels: str) -> None:
         """Drop every series of one member of the scope (a deleted scaler), so cardinality stays bounded."""
         values = tuple(labels[k] for k in self.scope)
+        self._ready_reason.pop(values, None)
         for name in (*_SCOPED, "scaler_ready"):
             metric = getattr(self, name)
             for sample_labels in list(metric._metrics):

@@ -102,6 +102,7 @@ def _plan_one(args: argparse.Namespace, ns: str, name: str, raw_spec: Any, horiz
 
 
 def run_fleet(args: argparse.Namespace) -> int:
+    from controller.cli.report import write_staged
     from controller.planning.report_fleet import FleetOptions, build_fleet_report
 
     given = [flag for dest, flag in SINGLE_ONLY.items() if getattr(args, dest, None)]
@@ -135,8 +136,8 @@ def run_fleet(args: argparse.Namespace) -> int:
         progress.stage("replaying decide() for every service; drawing")
         options = FleetOptions(timezone=history_spec(args).timezone, source=args.fleet, price=price,
                                currency=(args.currency or "").strip(), skipped=tuple(skipped))
-        build_fleet_report(out, services, options,
-                           progress=lambda done, total: progress.step(done, total, "plans"))
+        write_staged(out, lambda staging: build_fleet_report(
+            staging, services, options, progress=lambda done, total: progress.step(done, total, "plans")))
     for who, why in skipped:
         print(f"error: {who}: {why}", file=sys.stderr)
     print(f"fleet report written to {out / 'index.html'}: {len(services)} services"

@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,18 +165,23 @@ def run(args: argparse.Namespace) -> int:
             timezone=spec.timezone, source=args.history, price=price, currency=(args.currency or "").strip(),
             quota=args.quota_tps, scenarios=_scenarios(args, growth, events, artifact),
         )
-        # Built in a staging directory next to --output, then moved in file by file, the page last: a report
-        # that fails midway never leaves a mix of new and previous files (issue 10, item 11).
-        remove_stale(out.parent, out.name)  # a staging directory a killed run left behind
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        try:
-            build_report(
-                staging, rate=rate, result=result, artifact=artifact, cfg=cfg, options=options, series=series,
-                sim=sim, progress=lambda what, done, total: progress.step(done, total, what),
-            )
-            for f in sorted(staging.iterdir(), key=lambda p: p.name == "index.html"):
-                os.replace(f, out / f.name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        write_staged(out, lambda staging: build_report(
+            staging, rate=rate, result=result, artifact=artifact, cfg=cfg, options=options, series=series,
+            sim=sim, progress=lambda what, done, total: progress.step(done, total, what),
+        ))
     print(f"report written to {out / 'index.html'}")
     return 0
+
+
+def write_staged(out: Path, build: Callable[[Path], object]) -> None:
+    """``build(directory)`` in a staging directory next to ``out``, then its files moved into ``out`` one by
+    one, the page last: a report that fails midway never leaves a mix of new and previous files (issue 10,
+    item 11)."""
+    remove_stale(out.parent, out.name)  # a staging directory a killed run left behind
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        build(staging)
+        for f in sorted(staging.iterdir(), key=lambda p: p.name == "index.html"):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

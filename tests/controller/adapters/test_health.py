@@ -236,3 +236,32 @@ def test_a_busy_port_names_the_setting_of_its_caller() -> None:
         match = rf"fleet.healthPort: cannot listen on 127.0.0.1:{port}: .*in use"
         with pytest.raises(ConfigError, match=match):
             server.start()
+
+
+def test_scaler_ready_keeps_one_series_per_scaler_without_scanning_the_others() -> None:
+    """A reason change replaces that scaler's series; other scalers' series are untouched; forget drops it.
+    The fleet sets every scaler's series every tick, so set_ready must not walk every series (a
+    1,000-scaler round was quadratic): iterating the metric's series fails the test."""
+    m = ControllerMetrics(scope=("namespace", "scaler"))
+
+    def series() -> dict[tuple[str, ...], float]:
+        fam = next(f for f in m.registry.collect() if f.name == "recharge_autoscaler_scaler_ready")
+        return {(s.labels["scaler"], s.labels["reason"]): s.value for s in fam.samples}
+
+    for n in range(50):
+        m.set_ready(True, "Reconciled", namespace="ns", scaler=f"s{n}")
+
+    class NoScan(dict):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            raise AssertionError("set_ready scanned every series")
+
+    m.scaler_ready._metrics = NoScan(m.scaler_ready._metrics)
+    m.set_ready(False, "TargetNotFound", namespace="ns", scaler="s7")
+    m.set_ready(False, "TargetNotFound", namespace="ns", scaler="s7")
+    m.scaler_ready._metrics = dict(m.scaler_ready._metrics)
+    got = series()
+    assert got[("s7", "TargetNotFound")] == 0 and ("s7", "Reconciled") not in got
+    assert len(got) == 50 and all(v == 1 for (s, _), v in got.items() if s != "s7")
+    m.forget(namespace="ns", scaler="s7")
+    m.set_ready(True, "Reconciled", namespace="ns", scaler="s7")  # back after a delete: one series again
+    assert series()[("s7", "Reconciled")] == 1 and len(series()) == 50

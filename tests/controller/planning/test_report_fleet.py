@@ -200,3 +200,28 @@ def test_bad_flags_fail_fast_with_one_line(tmp_path: Path, monkeypatch: pytest.M
     assert cli.main(["report", "--output", "out", "--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not (tmp_path / "out" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_a_fleet_report_that_fails_midway_leaves_the_previous_one_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import controller.planning.report_fleet as fleet_mod
+
+    doc, hist = write_fleet(tmp_path)
+    out = tmp_path / "rep"
+    out.mkdir()
+    previous = {"index.html": "previous report", "services.csv": "previous services"}
+    for name, text in previous.items():
+        (out / name).write_text(text)
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise UserError("rendering failed")
+
+    monkeypatch.setattr(fleet_mod, "render", broken)
+    monkeypatch.setattr(cli, "SUBCOMMAND_MODULES", ("controller.cli.report",))
+    rc = cli.main(["report", "--fleet", str(doc), "--history-dir", str(hist), "--output", str(out),
+                   "--horizon", "1d", "--model", "snaive", "--quiet"])
+    assert rc == 2 and "rendering failed" in capsys.readouterr().err
+    assert {p.name: p.read_text() for p in out.iterdir()} == previous
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
