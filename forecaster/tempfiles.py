@@ -14,7 +14,9 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -55,3 +57,16 @@ def remove_stale(
         removed.append(Path(entry.path))
         log.info("removed %s, left behind by an interrupted write", entry.path)
     return removed
+
+
+def write_staged(out: Path, build: Callable[[Path], object]) -> None:
+    """``build(directory)`` in a staging directory next to ``out``, then its files moved into ``out`` one by
+    one, the page last: a report that fails midway never leaves a mix of new and previous files."""
+    remove_stale(out.parent, out.name)  # a staging directory a killed run left behind
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        build(staging)
+        for f in sorted(staging.iterdir(), key=lambda p: p.name == "index.html"):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

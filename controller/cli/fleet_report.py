@@ -102,8 +102,8 @@ def _plan_one(args: argparse.Namespace, ns: str, name: str, raw_spec: Any, horiz
 
 
 def run_fleet(args: argparse.Namespace) -> int:
-    from controller.cli.report import write_staged
     from controller.planning.report_fleet import FleetOptions, build_fleet_report
+    from forecaster.tempfiles import write_staged
 
     given = [flag for dest, flag in SINGLE_ONLY.items() if getattr(args, dest, None)]
     if given:

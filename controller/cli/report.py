@@ -7,10 +7,6 @@ plan is the plan ``plan`` writes for the same history and flags. Scenarios use `
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +31,7 @@ from forecaster.durations import format_duration, parse_duration
 from forecaster.errors import InputError, UserError
 from forecaster.series.io import load_history
 from forecaster.series.load import load_rate, load_series
-from forecaster.tempfiles import remove_stale
+from forecaster.tempfiles import write_staged
 
 
 def register(subparsers: Any) -> None:
@@ -171,17 +167,3 @@ def run(args: argparse.Namespace) -> int:
         ))
     print(f"report written to {out / 'index.html'}")
     return 0
-
-
-def write_staged(out: Path, build: Callable[[Path], object]) -> None:
-    """``build(directory)`` in a staging directory next to ``out``, then its files moved into ``out`` one by
-    one, the page last: a report that fails midway never leaves a mix of new and previous files (issue 10,
-    item 11)."""
-    remove_stale(out.parent, out.name)  # a staging directory a killed run left behind
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        build(staging)
-        for f in sorted(staging.iterdir(), key=lambda p: p.name == "index.html"):
-            os.replace(f, out / f.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
