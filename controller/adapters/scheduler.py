@@ -8,6 +8,7 @@ here knows about the loop.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,3 +45,44 @@ class PeriodicJobs:
     def stop(self) -> None:
         """Stop scheduling and wait for a running job to finish."""
         self._scheduler.shutdown(wait=True)
+
+
+def run_until(
+    stop: threading.Event,
+    *,
+    name: str,
+    tick: Callable[[], object],
+    interval: float,
+    renew: Callable[[], object] | None = None,
+    retry_period: float = 0.0,
+) -> None:
+    """Call ``tick`` every ``interval`` (first at once) and ``renew`` every ``retry_period`` until ``stop``.
+
+    The leader lease is renewed between ticks, because a tick may take longer than the lease lasts. The
+    live controller (``run``) and the fleet (``fleet``) both run this way.
+    """
+    jobs = [PeriodicJob(name, tick, interval, at_start=True)]
+    if renew is not None:
+        jobs.append(PeriodicJob("leader-election", renew, retry_period))
+    scheduler = PeriodicJobs(jobs).start()
+    try:
+        stop.wait()
+    finally:
+        scheduler.stop()
+
+
+def stop_on_signals(what: str) -> threading.Event:
+    """An event set by SIGTERM or SIGINT (logged as stopping after the current ``what``)."""
+    import logging
+    import signal
+    from types import FrameType
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("signal %d: stopping after the current %s", signum, what)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop

@@ -13,10 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
 
 import pandas as pd
@@ -175,7 +172,7 @@ def _once(controller: Any) -> int:
 
 
 def _forever(controller: Any, fleet: FleetConfig) -> None:
-    from controller.adapters.scheduler import PeriodicJob, PeriodicJobs
+    from controller.adapters.scheduler import run_until, stop_on_signals
 
     deps = controller.deps
     metrics: ControllerMetrics = deps.metrics
@@ -183,26 +180,16 @@ def _forever(controller: Any, fleet: FleetConfig) -> None:
         deps.health, metrics, host=fleet.bind_address, health_port=fleet.health_port,
         metrics_port=fleet.metrics_port, settings=("fleet.healthPort", "fleet.metricsPort"),
     ).start()
-    jobs = [PeriodicJob("fleet", lambda: controller.tick(pd.Timestamp.now(tz="UTC")), float(fleet.interval),
-                        at_start=True)]
-    if deps.lock is not None:
-        lock = deps.lock
-        retry = float(fleet.leader_election.retry_period)
-        jobs.append(PeriodicJob("leader-election", lambda: lock.acquire_or_renew(pd.Timestamp.now(tz="UTC")),
-                                retry))
-    scheduler = PeriodicJobs(jobs).start()
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current round", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    lock = deps.lock
+    stop = stop_on_signals("round")
     log.info("fleet controller running: a round every %gs", float(fleet.interval))
     try:
-        stop.wait()
+        run_until(
+            stop, name="fleet", tick=lambda: controller.tick(pd.Timestamp.now(tz="UTC")),
+            interval=float(fleet.interval),
+            renew=(lambda: lock.acquire_or_renew(pd.Timestamp.now(tz="UTC"))) if lock is not None else None,
+            retry_period=float(fleet.leader_election.retry_period),
+        )
     finally:
-        scheduler.stop()
         server.stop()
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -215,27 +213,24 @@ def run_forever(
 
     A port that cannot be bound is a :class:`ConfigError` naming the port and its setting.
     """
-    from controller.adapters.scheduler import PeriodicJob, PeriodicJobs
+    from controller.adapters.scheduler import run_until
 
     server = HealthServer(
         loop.deps.health, loop.deps.metrics, host=host, health_port=health_port, metrics_port=metrics_port
     ).start()
-    tick = float(loop.config.interval)
-    jobs = [PeriodicJob("control-loop", lambda: loop.tick(_now()), tick, at_start=True)]
     lock = loop.deps.lock
-    if lock is not None:  # renew the lease between ticks: the tick interval may exceed the lease duration
-        retry = float(loop.config.leader_election.retry_period)
-        jobs.append(PeriodicJob("leader-election", lambda: lock.acquire_or_renew(_now()), retry))
-    scheduler = PeriodicJobs(jobs).start()
     log.info(
         "controller running: tick every %gs, probes on :%d, metrics on :%d",
         float(loop.config.interval),
         *server.ports,
     )
     try:
-        stop.wait()
+        run_until(
+            stop, name="control-loop", tick=lambda: loop.tick(_now()), interval=float(loop.config.interval),
+            renew=(lambda: lock.acquire_or_renew(_now())) if lock is not None else None,
+            retry_period=float(loop.config.leader_election.retry_period),
+        )
     finally:
-        scheduler.stop()
         if loop.deps.lock is not None:
             loop.deps.lock.release()
         server.stop()
@@ -263,14 +258,9 @@ def main(args: argparse.Namespace) -> int:
             print(result.decision.explain())
         print(f"outcome: {result.outcome}" + (f" ({'; '.join(result.faults)})" if result.faults else ""))
         return 3 if result.outcome == "failed" else 0
-    stop = threading.Event()
+    from controller.adapters.scheduler import stop_on_signals
 
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current tick", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals("tick")
     run_forever(
         loop, stop=stop, health_port=cfg.health_port, metrics_port=cfg.metrics_port, host=cfg.bind_address
     )
