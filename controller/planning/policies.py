@@ -29,7 +29,13 @@ import pandas as pd
 
 from controller.config import BehaviorConfig, ControllerConfig, ScalingRules
 from controller.core.schedule import timetable
-from controller.planning.simulate import PolicyRun, SimParams, Trace, apply_rate_limits, lead_steps
+from controller.planning.simulate import (
+    PolicyRun,
+    SimParams,
+    Trace,
+    lead_steps,
+    rate_limiter,
+)
 from forecaster.errors import UserError
 
 SYNC_PERIOD = pd.Timedelta(seconds=15)
@@ -85,58 +91,70 @@ def _limit(rules: ScalingRules, period_start: int, up: bool) -> int:
 
 
 class HpaState:
-    """Recommendation history and scale events: what the HPA controller keeps between syncs."""
+    """Recommendation history and scale events: what the HPA controller keeps between syncs.
+
+    The rule is the one in the module docstring; this keeps it incrementally (running extremes of each
+    stabilisation window in monotonic queues, the constants of ``behavior`` derived once) because a year
+    replayed at the 15 s sync period is two million syncs. ``tests/support/reference.py`` holds the rule
+    as written and the tests hold this class to it.
+    """
 
     def __init__(self, hpa: HpaSettings) -> None:
         self.hpa = hpa
-        self.recommendations: deque[tuple[float, int]] = deque()
+        b = hpa.behavior
+        self._up_w = b.scale_up.stabilization_window_seconds
+        self._down_w = b.scale_down.stabilization_window_seconds
+        self._longest = max([p.period_seconds for p in b.scale_up.policies + b.scale_down.policies] or [0])
+        self._up_period = _period(b.scale_up)
+        self._down_period = _period(b.scale_down)
+        # (time, recommendation), increasing recommendation (up window: its minimum at the left) and
+        # decreasing recommendation (down window: its maximum at the left)
+        self._lows: deque[tuple[float, int]] = deque()
+        self._highs: deque[tuple[float, int]] = deque()
         self.events: deque[tuple[float, int]] = deque()  # (time s, +added / -removed)
 
     def step(
         self, now_s: float, current: int, observed_rate: float, capacity: float, lo: int, hi: int
     ) -> int:
-        b = self.hpa.behavior
         desired = hpa_desired(current, observed_rate, capacity, self.hpa)
-        up_w = b.scale_up.stabilization_window_seconds
-        down_w = b.scale_down.stabilization_window_seconds
-        keep = max(up_w, down_w)
-        while self.recommendations and self.recommendations[0][0] <= now_s - keep:
-            self.recommendations.popleft()
-        up_rec = down_rec = desired
-        for t, rec in self.recommendations:
-            if t > now_s - up_w:
-                up_rec = min(up_rec, rec)
-            if t > now_s - down_w:
-                down_rec = max(down_rec, rec)
-        self.recommendations.append((now_s, desired))
+        lows, highs = self._lows, self._highs
+        up_cut, down_cut = now_s - self._up_w, now_s - self._down_w
+        while lows and lows[0][0] <= up_cut:
+            lows.popleft()
+        while highs and highs[0][0] <= down_cut:
+            highs.popleft()
+        up_rec = min(desired, lows[0][1]) if lows else desired
+        down_rec = max(desired, highs[0][1]) if highs else desired
+        while lows and lows[-1][1] >= desired:
+            lows.pop()
+        lows.append((now_s, desired))
+        while highs and highs[-1][1] <= desired:
+            highs.pop()
+        highs.append((now_s, desired))
         stabilized = current
         if stabilized < up_rec:
             stabilized = up_rec
         if stabilized > down_rec:
             stabilized = down_rec
-        longest = max([p.period_seconds for p in b.scale_up.policies + b.scale_down.policies] or [0])
-        while self.events and self.events[0][0] <= now_s - longest:
-            self.events.popleft()
+        events = self.events
+        while events and events[0][0] <= now_s - self._longest:
+            events.popleft()
         result = stabilized
-        if stabilized > current:
-            start = (
-                current
-                - sum(d for t, d in self.events if t > now_s - _period(b.scale_up) and d > 0)
-                + sum(-d for t, d in self.events if t > now_s - _period(b.scale_up) and d < 0)
-            )
-            limit = max(_limit(b.scale_up, start, up=True), current)
-            result = min(stabilized, limit, hi)
-        elif stabilized < current:
-            start = (
-                current
-                - sum(d for t, d in self.events if t > now_s - _period(b.scale_down) and d > 0)
-                + sum(-d for t, d in self.events if t > now_s - _period(b.scale_down) and d < 0)
-            )
-            limit = min(_limit(b.scale_down, start, up=False), current)
-            result = max(stabilized, limit, lo)
+        if stabilized != current:
+            b = self.hpa.behavior
+            up = stabilized > current
+            cut = now_s - (self._up_period if up else self._down_period)
+            start = current
+            for t, d in events:
+                if t > cut:
+                    start -= d
+            if up:
+                result = min(stabilized, max(_limit(b.scale_up, start, up=True), current), hi)
+            else:
+                result = max(stabilized, min(_limit(b.scale_down, start, up=False), current), lo)
         result = min(max(result, lo), hi)
         if result != current:
-            self.events.append((now_s, result - current))
+            events.append((now_s, result - current))
         return result
 
 
@@ -162,14 +180,15 @@ class ReactivePolicy:
         current = initial_replicas(trace, params)
         cap = params.capacity_per_replica
         dt = trace.step_s
-        for i in range(n):
-            if i % every == 0:
-                observed = rate[i - 1] if i else rate[0]
-                desired = state.step(
-                    i * dt, current, float(observed), cap, params.min_replicas, params.max_replicas
-                )
-                current = apply_rate_limits(current, desired, params, trace)
-            out[i] = current
+        lo, hi = params.min_replicas, params.max_replicas
+        limit = rate_limiter(params, trace)
+        seen = np.asarray(rate, dtype=float)[np.arange(0, n, every) - 1].tolist()  # the previous step's rate
+        if seen:
+            seen[0] = float(rate[0])
+        for j, observed in enumerate(seen):
+            i = j * every
+            current = limit(current, state.step(i * dt, current, observed, cap, lo, hi))
+            out[i : i + every] = current
         return PolicyRun(out)
 
 

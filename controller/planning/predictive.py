@@ -33,8 +33,8 @@ from controller.planning.simulate import (
     SimParams,
     Trace,
     Warmup,
-    apply_rate_limits,
     initial_replicas,
+    rate_limiter,
 )
 from controller.ports import ObservedLoad
 from forecaster.artifact import ForecastArtifact
@@ -115,7 +115,7 @@ class PredictivePolicy:
         ticks = sorted({*range(0, n, every), *range(0, n, refit_steps)})
         stamps = _timestamps(start_ns + np.asarray(ticks, dtype=np.int64) * step_ns, tz)
         rates = np.asarray(trace.rate, dtype=float).tolist()
-        limit = _rate_limiter(params, trace)
+        limit = rate_limiter(params, trace)
         set_by: dict[str, list[int]] = {}
         for pos, i in enumerate(ticks):
             if i % refit_steps == 0:
@@ -152,14 +152,6 @@ def _timestamps(values_ns: np.ndarray, tz: Any) -> list[pd.Timestamp]:
     if tz is not None:
         index = index.tz_localize("UTC").tz_convert(tz)
     return list(index)
-
-
-def _rate_limiter(params: SimParams, trace: Trace) -> Callable[[int, int], int]:
-    """``apply_rate_limits`` bound to one run (the same clamp, without re-deriving it every tick)."""
-    if params.scale_up_limit is None and params.scale_down_limit is None:
-        lo, hi = params.min_replicas, params.max_replicas
-        return lambda current, desired: int(min(max(desired, lo), hi))
-    return lambda current, desired: apply_rate_limits(current, desired, params, trace)
 
 
 def shared(fit: ForecastFn) -> ForecastFn:

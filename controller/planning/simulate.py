@@ -22,6 +22,7 @@ limit: the fewest replicas that cover demand given the lead time.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -375,6 +376,14 @@ def apply_rate_limits(current: int, desired: int, params: SimParams, trace: Trac
     if params.scale_down_limit is not None and desired < current:
         desired = max(desired, current - max(1, int(params.scale_down_limit * per_step)))
     return int(min(max(desired, params.min_replicas), params.max_replicas))
+
+
+def rate_limiter(params: SimParams, trace: Trace) -> Callable[[int, int], int]:
+    """``apply_rate_limits`` bound to one run: the same clamp, with min/max alone when there are no limits."""
+    if params.scale_up_limit is None and params.scale_down_limit is None:
+        lo, hi = params.min_replicas, params.max_replicas
+        return lambda current, desired: int(min(max(desired, lo), hi))
+    return lambda current, desired: apply_rate_limits(current, desired, params, trace)
 
 
 def compare(results: list[SimResult], baseline: str = "oracle") -> pd.DataFrame:

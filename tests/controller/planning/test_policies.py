@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from controller.config import BehaviorConfig, ScalingPolicy, ScalingRules
 from controller.planning.policies import CronPolicy, HpaSettings, HpaState, cron_from_history, hpa_desired
 from controller.planning.simulate import SimParams
 from forecaster.errors import UserError
+from tests.support import reference
 
 
 @pytest.mark.parametrize(
@@ -98,3 +101,42 @@ def test_cron_from_history_covers_next_hour() -> None:
     sched = cron_from_history(rate, SimParams(capacity_per_replica=10), "UTC")
     assert sched[9] == 5 and sched[8] == 5  # scale-up must start in the hour before the peak
     assert sched[10] == 1 and sched[3] == 1
+
+
+_RULES = st.builds(
+    ScalingRules,
+    policies=st.lists(
+        st.builds(
+            ScalingPolicy,
+            type=st.sampled_from(["Pods", "Percent"]),
+            value=st.integers(1, 200),
+            period_seconds=st.sampled_from([15, 30, 60, 120]),
+        ),
+        min_size=1,
+        max_size=3,
+    ).map(tuple),
+    select_policy=st.sampled_from(["Max", "Min", "Disabled"]),
+    stabilization_window_seconds=st.sampled_from([0, 15, 60, 300]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    up=_RULES,
+    down=_RULES,
+    loads=st.lists(st.floats(0.0, 2000.0), min_size=1, max_size=80),
+    start=st.integers(0, 60),
+    lo=st.integers(0, 5),
+    target=st.sampled_from([0.5, 0.7, 1.0]),
+)
+def test_hpa_state_follows_the_rule_as_written(
+    up: ScalingRules, down: ScalingRules, loads: list[float], start: int, lo: int, target: float
+) -> None:
+    """The incremental HpaState (running window extremes) recommends exactly what the plain rule does."""
+    hpa = HpaSettings(target_utilization=target, behavior=BehaviorConfig(scale_up=up, scale_down=down))
+    fast, plain = HpaState(hpa), reference.HpaState(hpa)
+    a = b = start
+    for n, load in enumerate(loads):
+        a = fast.step(n * 15.0, a, load, 10.0, lo, 60)
+        b = plain.step(n * 15.0, b, load, 10.0, lo, 60)
+        assert a == b, f"sync {n}: incremental {a}, rule {b}"
