@@ -36,7 +36,8 @@ from policy_bench import load_rate  # noqa: E402
 
 from controller.config import ControllerConfig, WarmupConfig  # noqa: E402
 from controller.planning.policies import OraclePolicy  # noqa: E402
-from controller.planning.predictive import PredictivePolicy, pipeline_forecaster, shared  # noqa: E402
+from controller.planning.predictive import PredictivePolicy  # noqa: E402
+from controller.planning.refits import pipeline_forecaster, shared  # noqa: E402
 from controller.planning.simulate import SimParams, make_trace, simulate  # noqa: E402
 
 SECTION = "## Availability targets"

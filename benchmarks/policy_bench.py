@@ -32,7 +32,8 @@ from benchdocs import TRACES, write_section  # noqa: E402
 
 from controller.config import ControllerConfig, WarmupConfig  # noqa: E402
 from controller.planning.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history  # noqa: E402
-from controller.planning.predictive import PredictivePolicy, pipeline_forecaster  # noqa: E402
+from controller.planning.predictive import PredictivePolicy  # noqa: E402
+from controller.planning.refits import pipeline_forecaster  # noqa: E402
 from controller.planning.simulate import Policy, SimParams, compare, make_trace, simulate  # noqa: E402
 
 SECTION = "## Scaling policies"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from typing import Any, Protocol, TypeVar
 
 from forecaster.errors import OperationalError, UserError
@@ -85,6 +86,10 @@ class ProcessPoolEngine:
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             yield from (f.result() for f in done)
+
+    def submit(self, fn: Callable[[T], R], item: T) -> Future[R]:
+        """``fn(item)`` on a worker, now; for work that runs beside this process's own (see ``map``)."""
+        return self._pool.submit(fn, item)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -15,7 +15,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from typing import Any
 
 import pandas as pd
@@ -39,17 +38,19 @@ from controller.planning.policies import (
     ReactivePolicy,
     cron_from_history,
 )
+from controller.planning.replay import replay_all
 from controller.planning.simulate import (
     Policy,
     SimParams,
     SimResult,
+    Trace,
     compare,
     make_trace,
     sim_params,
-    simulate,
 )
 from controller.planning.warmups import WHY_NONE, WHY_OFF
 from forecaster.durations import format_duration, parse_duration
+from forecaster.engine import ProcessPoolEngine
 from forecaster.errors import UserError
 from forecaster.series.load import load_rate
 
@@ -103,6 +104,15 @@ def register(subparsers: Any) -> None:
         "start-up + warm-up is rounded up to whole ticks (default: the largest divisor of the interval "
         "up to 15s)",
     )
+    p.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=None,
+        help="worker processes beside this one: they fit the predictive policy's coming forecast refits and "
+        "replay the other policies while this one replays the predictive policy (default: the cores this "
+        "process may use; 0 = all in this process)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--quiet", "-q", action="store_true", help="do not print progress on stderr")
     p.set_defaults(func=run)
@@ -154,7 +164,9 @@ def build_policies(
     params: SimParams,
     history: pd.Series,
     full: pd.Series,
+    engine: ProcessPoolEngine | None = None,
 ) -> list[Policy]:
+    """The policies ``names`` asks for; the predictive one fits its refits ahead on ``engine`` when given."""
     out: list[Policy] = []
     for name in names:
         if name == "reactive":
@@ -169,10 +181,14 @@ def build_policies(
         elif name == "oracle":
             out.append(OraclePolicy())
         elif name == "predictive":
-            from controller.planning.predictive import PredictivePolicy, pipeline_forecaster, shared
+            from controller.planning.predictive import PredictivePolicy
+            from controller.planning.refits import FitAhead, ForecastFn, pipeline_forecaster, shared
 
             refit = parse_duration(args.refit, what="--refit")
-            fit = shared(pipeline_forecaster(args.model, args.timezone))
+            fit: ForecastFn = pipeline_forecaster(args.model, args.timezone)
+            if engine is not None:
+                fit = FitAhead(fit, engine)
+            fit = shared(fit)
             out.append(PredictivePolicy(config=cfg, history=full, refit=refit, forecaster=fit))
             if cfg.availability_target is not None:
                 fixed = cfg.evolve(availability_target=None)
@@ -199,17 +215,44 @@ def run(args: argparse.Namespace) -> int:
         )
     step = parse_duration(args.step, what="--step") if args.step else None
     trace = make_trace(window, step=step, where=args.history)
-    results: list[SimResult] = []
-    timings: dict[str, float] = {}
-    policies = build_policies(names, args, cfg, params, history, rate)
-    with Progress("simulate", stages=len(policies), enabled=not args.quiet) as progress:
-        for policy in policies:
-            progress.stage(f"replaying {policy.name} over {format_duration(trace.end - trace.start)}")
-            if hasattr(policy, "progress"):
-                policy.progress = progress.step
-            t0 = time.perf_counter()
-            results.append(simulate(trace, policy, params))
-            timings[policy.name] = time.perf_counter() - t0
+    pool = worker_pool(args.workers, names)
+    try:
+        policies = build_policies(names, args, cfg, params, history, rate, pool)
+        with Progress("simulate", stages=len(policies), enabled=not args.quiet) as progress:
+
+            def stage(policy: Policy) -> None:
+                progress.stage(f"replaying {policy.name} over {format_duration(trace.end - trace.start)}")
+                if hasattr(policy, "progress"):
+                    policy.progress = progress.step
+
+            results, timings = replay_all(trace, policies, params, pool=pool, stage=stage)
+    finally:
+        if pool is not None:
+            pool.close()
+    return report(args, cfg, price, params, trace, results, timings)
+
+
+def worker_pool(workers: int | None, names: list[str]) -> ProcessPoolEngine | None:
+    """Worker processes beside this one (None: everything here): they fit the predictive policy's coming
+    refits and replay the other policies while this process replays the predictive one."""
+    from forecaster.engine import default_workers
+
+    n = default_workers() if workers is None else workers
+    if n < 0:
+        raise UserError(f"--workers: must be 0 or more, got {n}")
+    return ProcessPoolEngine(n) if n > 0 and "predictive" in names else None
+
+
+def report(
+    args: argparse.Namespace,
+    cfg: Any,
+    price: float | None,
+    params: SimParams,
+    trace: Trace,
+    results: list[SimResult],
+    timings: dict[str, float],
+) -> int:
+    """Print the comparison of the replayed policies (a table, or JSON with --json)."""
     table = compare(results)
     notes = [f"{r.policy}: {note}" for r in results for note in r.notes] + warmup_notes(results)
     windows = listing(cfg, trace.start, trace.end) if cfg.scaling_windows else []

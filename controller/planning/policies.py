@@ -40,6 +40,7 @@ from forecaster.errors import UserError
 
 SYNC_PERIOD = pd.Timedelta(seconds=15)
 POLICY_NAMES = ("predictive", "reactive", "cron", "oracle")
+SYNC_BLOCK = 1 << 16  # HPA syncs whose observed rates are read at once
 
 
 @dataclass(frozen=True)
@@ -182,13 +183,13 @@ class ReactivePolicy:
         dt = trace.step_s
         lo, hi = params.min_replicas, params.max_replicas
         limit = rate_limiter(params, trace)
-        seen = np.asarray(rate, dtype=float)[np.arange(0, n, every) - 1].tolist()  # the previous step's rate
-        if seen:
-            seen[0] = float(rate[0])
-        for j, observed in enumerate(seen):
-            i = j * every
-            current = limit(current, state.step(i * dt, current, observed, cap, lo, hi))
-            out[i : i + every] = current
+        syncs = np.arange(0, n, every)
+        for first in range(0, len(syncs), SYNC_BLOCK):  # blocks: no per-step Python floats for a long trace
+            block = syncs[first : first + SYNC_BLOCK]
+            seen = np.asarray(rate, dtype=float)[np.maximum(block - 1, 0)].tolist()  # the previous step's
+            for i, observed in zip(block.tolist(), seen, strict=True):
+                current = limit(current, state.step(i * dt, current, observed, cap, lo, hi))
+                out[i : i + every] = current
         return PolicyRun(out)
 
 

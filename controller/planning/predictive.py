@@ -5,14 +5,15 @@ The simulator must not flatter the product, so this policy calls the same ``deci
 with the same config, state hand-over and warm-up logic. What it adds is the replay harness:
 
 - Forecasts are refitted every ``refit`` (e.g. 6 h or 24 h) from the history strictly before the refit time
-  (complete intervals only: no peeking), through an injected forecaster function, and stamped as created at
-  the refit time. ``forecastMaxAge`` is raised to cover the refit cadence (noted in the run).
+  (complete intervals only: no peeking), through an injected forecaster (:mod:`controller.planning.refits`,
+  which can fit the coming refits ahead in worker processes), and stamped as created at the refit time.
+  ``forecastMaxAge`` is raised to cover the refit cadence (noted in the run).
 - ``decide()`` runs every ``config.interval`` with the observed load of the previous grid step (what a
   Prometheus ``rate()`` over the last minutes would return) and the state from the previous decision.
 - The replicas it returns are what the simulated cluster is asked for; warm-ups it issues are recorded.
 
-:func:`pipeline_forecaster` adapts :func:`forecaster.pipeline.run_forecast` for callers with files (CLI,
-benchmark); it is imported lazily so this module stays free of model libraries.
+The replay keeps no per-step Python objects: timestamps and observed rates are built one block of ticks at a
+time, so memory does not grow with the length of the trace beyond the result arrays.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from controller.config import ControllerConfig, Duration
 from controller.core.decision import SCHEDULED_CAP, SCHEDULED_FLOOR, decide
 from controller.core.state import ControllerState
 from controller.core.warmup import NEW_REPLICAS
+from controller.planning.refits import ForecastFn, PlansAhead, history_before
 from controller.planning.simulate import (
     PolicyRun,
     SimParams,
@@ -41,18 +43,7 @@ from forecaster.artifact import ForecastArtifact
 from forecaster.durations import format_duration
 
 DEFAULT_REFIT = pd.Timedelta(hours=24)
-# (history strictly before origin, origin, horizon) -> artifact created at origin, or None when it failed.
-ForecastFn = Callable[[pd.Series, pd.Timestamp, pd.Timedelta], ForecastArtifact | None]
-
-
-def history_before(history: pd.Series, origin: pd.Timestamp) -> pd.Series:
-    """The complete intervals of ``history`` that end at or before ``origin`` (no peeking)."""
-    idx = pd.DatetimeIndex(history.index)
-    if len(idx) > 1:
-        interval = pd.Timedelta(int(np.min(np.diff(idx.as_unit("ns").asi8))), unit="ns")
-    else:
-        interval = pd.Timedelta(0)
-    return history[idx + interval <= origin]
+TICK_BLOCK = 4096  # decision ticks whose timestamps are built at once
 
 
 @dataclass
@@ -112,33 +103,44 @@ class PredictivePolicy:
         last_seen = float(prior.iloc[-1]) if len(prior) and np.isfinite(prior.iloc[-1]) else None
         ramp_lead = pd.Timedelta(seconds=float(cfg.warmup.lead))
         # Only refit and decision ticks do anything; the steps between them keep the count (filled in slices).
-        ticks = sorted({*range(0, n, every), *range(0, n, refit_steps)})
-        stamps = _timestamps(start_ns + np.asarray(ticks, dtype=np.int64) * step_ns, tz)
-        rates = np.asarray(trace.rate, dtype=float).tolist()
+        origins = [pd.Timestamp(start_ns + int(i) * step_ns, tz=tz) for i in range(0, n, refit_steps)]
+        if isinstance(self.forecaster, PlansAhead):
+            self.forecaster.plan(self.history, origins, horizon)
+        rate = np.asarray(trace.rate, dtype=float)
         limit = rate_limiter(params, trace)
         set_by: dict[str, list[int]] = {}
-        for pos, i in enumerate(ticks):
-            if i % refit_steps == 0:
-                if self.progress is not None:
-                    self.progress(i, n)
-                origin = pd.Timestamp(start_ns + i * step_ns, tz=tz)
-                self.origins.append(origin)
-                artifact = self.forecaster(history_before(self.history, origin), origin, horizon)
-                failures += artifact is None
-            if i % every == 0:
-                now = stamps[pos]
-                rate = rates[i - 1] if i else last_seen
-                observed = None if rate is None else ObservedLoad(rate=rate, sampled_at=now)
-                d = decide(artifact, observed, state, cfg, now)
-                if d.window is not None and d.reason in (SCHEDULED_FLOOR, SCHEDULED_CAP):
-                    set_by.setdefault(d.window, []).append(i)
-                current = limit(current, d.replicas)
-                # the decision's state already holds its replicas; only a clamp by the cluster changes them
-                state = d.state if current == d.replicas else d.state.with_replicas(current)
-                for w in d.warmups:
-                    ramp = None if w.reason == NEW_REPLICAS else w.at + ramp_lead
-                    warmups.append(Warmup(issued_at=now, replicas=w.replicas, ramp_at=ramp, reason=w.reason))
-            out[i : ticks[pos + 1] if pos + 1 < len(ticks) else n] = current
+        for lo in range(0, n, TICK_BLOCK * every):  # blocks of ticks: nothing per step is kept for the run
+            hi = min(lo + TICK_BLOCK * every, n)
+            first_refit = -(-lo // refit_steps) * refit_steps
+            block = np.union1d(np.arange(lo, hi, every), np.arange(first_refit, hi, refit_steps))
+            stamps = _timestamps(start_ns + block * step_ns, tz)
+            seen = rate[np.maximum(block - 1, 0)].tolist()  # the previous step's rate (at 0: the history's)
+            until_of = [*block[1:].tolist(), hi]
+            for i, now, until, rate_seen in zip(block.tolist(), stamps, until_of, seen, strict=True):
+                if i % refit_steps == 0:
+                    if self.progress is not None:
+                        self.progress(i, n)
+                    origin = origins[i // refit_steps]
+                    self.origins.append(origin)
+                    artifact = self.forecaster(history_before(self.history, origin), origin, horizon)
+                    failures += artifact is None
+                if i % every == 0:
+                    observed_rate = rate_seen if i else last_seen
+                    observed = (
+                        None if observed_rate is None else ObservedLoad(rate=observed_rate, sampled_at=now)
+                    )
+                    d = decide(artifact, observed, state, cfg, now)
+                    if d.window is not None and d.reason in (SCHEDULED_FLOOR, SCHEDULED_CAP):
+                        set_by.setdefault(d.window, []).append(i)
+                    current = limit(current, d.replicas)
+                    # the decision's state holds its replicas; only a clamp by the cluster changes them
+                    state = d.state if current == d.replicas else d.state.with_replicas(current)
+                    for w in d.warmups:
+                        ramp = None if w.reason == NEW_REPLICAS else w.at + ramp_lead
+                        warmups.append(
+                            Warmup(issued_at=now, replicas=w.replicas, ramp_at=ramp, reason=w.reason)
+                        )
+                out[i:until] = current
         if failures:
             notes.append(
                 f"{failures} of {len(self.origins)} forecast refits failed; decide() scaled reactively"
@@ -152,50 +154,3 @@ def _timestamps(values_ns: np.ndarray, tz: Any) -> list[pd.Timestamp]:
     if tz is not None:
         index = index.tz_localize("UTC").tz_convert(tz)
     return list(index)
-
-
-def shared(fit: ForecastFn) -> ForecastFn:
-    """``fit`` memoised per (origin, horizon), so that policies replayed side by side (the availability
-    target and the fixed headroom) see the same forecasts and fit them once."""
-    cache: dict[tuple[pd.Timestamp, pd.Timedelta], ForecastArtifact | None] = {}
-
-    def cached(history: pd.Series, origin: pd.Timestamp, horizon: pd.Timedelta) -> ForecastArtifact | None:
-        if (origin, horizon) not in cache:
-            cache[(origin, horizon)] = fit(history, origin, horizon)
-        return cache[(origin, horizon)]
-
-    return cached
-
-
-def pipeline_forecaster(
-    model: str,
-    timezone: str,
-    *,
-    folds: int | None = None,
-    calendar: object | None = None,
-    source: str = "simulation",
-) -> ForecastFn:
-    """A ForecastFn backed by :func:`forecaster.pipeline.run_forecast` (clean -> fit -> artifact)."""
-
-    def fit(history: pd.Series, origin: pd.Timestamp, horizon: pd.Timedelta) -> ForecastArtifact | None:
-        from forecaster.errors import AutoscalerError
-        from forecaster.pipeline import run_forecast, to_artifact
-        from forecaster.series.cleaning import clean
-
-        if len(history) < 2:
-            return None
-        y = history.rename("y").rename_axis("ds").tz_convert(timezone)
-        try:
-            series = clean(y, where=f"history before {origin.isoformat()}")
-            result = run_forecast(
-                series,
-                horizon,
-                model=model,
-                calendar=calendar,
-                folds=folds,
-            )
-            return to_artifact(result, created_at=origin, source=source, series=series)
-        except (AutoscalerError, ValueError):
-            return None
-
-    return fit

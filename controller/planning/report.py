@@ -95,7 +95,8 @@ def simulate_recent(
     the window. None when the history is too short to leave a day before the window.
     """
     from controller.planning.policies import CronPolicy, OraclePolicy, ReactivePolicy, cron_from_history
-    from controller.planning.predictive import PredictivePolicy, pipeline_forecaster, shared
+    from controller.planning.predictive import PredictivePolicy
+    from controller.planning.refits import pipeline_forecaster, shared
     from controller.planning.simulate import Policy, compare, make_trace, replay_recorded, simulate
 
     start = rate.index[-1] - span

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from controller.planning.runs import CHUNK, Runs, sliding_min
 from forecaster.durations import format_duration
 from forecaster.errors import UserError
 
@@ -217,8 +218,8 @@ class Metrics:
 class SimResult:
     policy: str
     trace: Trace
-    requested: np.ndarray
-    ready: np.ndarray
+    requested_runs: Runs  # replicas requested per grid step, as runs (see controller.planning.runs)
+    ready_runs: Runs  # replicas ready and warm per grid step
     metrics: Metrics
     warmups: list[Warmup]
     notes: list[str]
@@ -227,19 +228,30 @@ class SimResult:
     window_intervals: dict[str, int] = field(default_factory=dict)  # trace intervals each window set
 
     @property
+    def requested(self) -> np.ndarray:
+        """Replicas requested at each grid step (expanded from the runs)."""
+        return self.requested_runs.expand()
+
+    @property
+    def ready(self) -> np.ndarray:
+        """Replicas ready and warm at each grid step (expanded from the runs)."""
+        return self.ready_runs.expand()
+
+    @property
     def availability(self) -> float:
         """Share of trace intervals whose capacity covered the demand throughout."""
         return 1.0 - self.metrics.short_interval_share
 
     def frame(self) -> pd.DataFrame:
         """Per-step timeline: demand, requested and ready replicas, ready capacity and shortfall."""
-        cap = self.ready * self.capacity_per_replica
+        ready = self.ready
+        cap = ready * self.capacity_per_replica
         return pd.DataFrame(
             {
                 "ds": self.trace.times,
                 "demand": self.trace.rate,
                 "requested": self.requested,
-                "ready": self.ready,
+                "ready": ready,
                 "capacity": cap,
                 "shortfall": np.maximum(0.0, self.trace.rate - cap),
             }
@@ -253,11 +265,7 @@ def lead_steps(trace: Trace, params: SimParams) -> int:
 
 def ready_replicas(requested: np.ndarray, lead: int, initial: int) -> np.ndarray:
     """``ready[i] = min(requested[i - lead .. i])``, with ``initial`` replicas ready before the trace."""
-    req = np.asarray(requested, dtype=np.int64)
-    if lead <= 0:
-        return req.copy()
-    padded = np.concatenate([np.full(lead, initial, dtype=np.int64), req])
-    return np.lib.stride_tricks.sliding_window_view(padded, lead + 1).min(axis=1)
+    return sliding_min(Runs.of(requested), lead, initial).expand()
 
 
 def initial_replicas(trace: Trace, params: SimParams) -> int:
@@ -285,12 +293,22 @@ def simulate(trace: Trace, policy: Policy, params: SimParams) -> SimResult:
         raise ValueError(
             f"policy {policy.name} returned {requested.shape} steps for a {trace.rate.shape} trace"
         )
-    ready = ready_replicas(requested, lead_steps(trace, params), initial_replicas(trace, params))
-    metrics = measure(policy.name, trace, requested, ready, run.warmups, params)
+    requested_runs = Runs.of(requested)
+    del requested  # the runs hold it in kilobytes (a long replay has millions of steps): release the array
+    run.requested = np.empty(0, dtype=np.int64)
+    ready = sliding_min(requested_runs, lead_steps(trace, params), initial_replicas(trace, params))
+    metrics = measure(policy.name, trace, requested_runs, ready, run.warmups, params)
     k = trace.per_interval
     windows = {name: len({i // k for i in steps}) for name, steps in run.window_steps.items()}
     return SimResult(
-        policy.name, trace, requested, ready, metrics, run.warmups, run.notes, params.capacity_per_replica,
+        policy.name,
+        trace,
+        requested_runs,
+        ready,
+        metrics,
+        run.warmups,
+        run.notes,
+        params.capacity_per_replica,
         run.issues_warmups,
         windows,
     )
@@ -327,41 +345,57 @@ def replay_recorded(
             f"{where} ends {s.index[-1].isoformat()}; its last count is carried to "
             f"{trace.end.isoformat()}"
         )
-    metrics = measure(name, trace, counts, counts, [], params)
-    return SimResult(name, trace, counts, counts, metrics, [], notes, params.capacity_per_replica)
+    runs = Runs.of(counts)
+    metrics = measure(name, trace, runs, runs, [], params)
+    return SimResult(name, trace, runs, runs, metrics, [], notes, params.capacity_per_replica)
 
 
 def measure(
     name: str,
     trace: Trace,
-    requested: np.ndarray,
-    ready: np.ndarray,
+    requested: Runs,
+    ready: Runs,
     warmups: list[Warmup],
     params: SimParams,
 ) -> Metrics:
-    demand = trace.rate
-    capacity = ready * params.capacity_per_replica
-    short = np.maximum(0.0, demand - capacity)
-    is_short = short > 1e-9 * np.maximum(1.0, demand)
+    """The metrics of one replay, walking the grid in chunks of whole trace intervals (bounded memory)."""
+    demand_all = trace.rate
     dt = trace.step_s
     k = trace.per_interval
-    n_int = len(demand) // k
-    per_int = is_short[: n_int * k].reshape(n_int, k).any(axis=1) if n_int else np.zeros(0, bool)
-    total_req = float(demand.sum() * dt)
-    pct = np.divide(short, demand, out=np.zeros_like(short), where=demand > 0)
-    replica_hours = float(requested.sum() * dt / 3600.0)
+    n = len(demand_all)
+    n_int = n // k
+    short_steps = short_intervals = 0
+    short_sum = worst = worst_pct = 0.0
+    size = max(CHUNK // k, 1) * k
+    for lo in range(0, n, size):
+        hi = min(lo + size, n)
+        demand = demand_all[lo:hi]
+        capacity = ready.expand(lo, hi) * params.capacity_per_replica
+        short = np.maximum(0.0, demand - capacity)
+        is_short = short > 1e-9 * np.maximum(1.0, demand)
+        short_steps += int(is_short.sum())
+        whole = (min(hi, n_int * k) - lo) // k if lo < n_int * k else 0
+        if whole:
+            short_intervals += int(is_short[: whole * k].reshape(whole, k).any(axis=1).sum())
+        short_sum += float(short.sum())
+        if len(short):
+            worst = max(worst, float(short.max()))
+            pct = np.divide(short, demand, out=np.zeros_like(short), where=demand > 0)
+            worst_pct = max(worst_pct, float(pct.max()))
+    total_req = float(demand_all.sum() * dt)
+    replica_hours = float(requested.step_sum() * dt / 3600.0)
     before = sum(1 for w in warmups if w.ramp_at is not None and w.issued_at <= w.ramp_at)
     return Metrics(
         policy=name,
-        short_time_share=float(is_short.mean()) if len(is_short) else 0.0,
-        short_interval_share=float(per_int.mean()) if n_int else 0.0,
-        short_request_share=float(short.sum() * dt / total_req) if total_req > 0 else 0.0,
-        worst_shortfall_rps=float(short.max()) if len(short) else 0.0,
-        worst_shortfall_pct=float(pct.max()) if len(pct) else 0.0,
+        short_time_share=short_steps / n if n else 0.0,
+        short_interval_share=short_intervals / n_int if n_int else 0.0,
+        short_request_share=short_sum * dt / total_req if total_req > 0 else 0.0,
+        worst_shortfall_rps=worst,
+        worst_shortfall_pct=worst_pct,
         replica_hours=replica_hours,
         cost=replica_hours * params.price_per_replica_hour,
-        peak_replicas=int(requested.max()) if len(requested) else 0,
-        scaling_actions=int(np.count_nonzero(np.diff(requested))) if len(requested) > 1 else 0,
+        peak_replicas=requested.max,
+        scaling_actions=requested.changes,
         warmups_issued=len(warmups),
         ramp_warmups=sum(1 for w in warmups if w.ramp_at is not None),
         warmups_before_ramp=before,

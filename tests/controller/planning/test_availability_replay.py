@@ -19,7 +19,8 @@ import pandas as pd
 import pytest
 
 from controller.config import ControllerConfig
-from controller.planning.predictive import PredictivePolicy, pipeline_forecaster, shared
+from controller.planning.predictive import PredictivePolicy
+from controller.planning.refits import pipeline_forecaster, shared
 from controller.planning.simulate import SimParams, make_trace, simulate
 from tests.support.tools import REPO_ROOT
 

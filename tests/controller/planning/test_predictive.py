@@ -8,7 +8,8 @@ import pytest
 
 from controller.config import ControllerConfig, WarmupConfig
 from controller.planning.policies import OraclePolicy, ReactivePolicy
-from controller.planning.predictive import PredictivePolicy, history_before
+from controller.planning.predictive import PredictivePolicy
+from controller.planning.refits import history_before
 from controller.planning.simulate import SimParams, make_trace, simulate
 from forecaster.artifact import ForecastArtifact, Interval
 
@@ -126,3 +127,22 @@ def test_warmups_recorded(enabled: bool) -> None:
         assert res.metrics.warmups_before_ramp >= 2  # the 08:00 ramp on both days, warmed 10 min ahead
     else:
         assert res.metrics.warmups_issued == 0
+
+
+def test_blocks_of_ticks_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay builds timestamps and observed rates a block of ticks at a time; any block size (here
+    blocks that end between refits and between decision ticks) gives the same run."""
+    from controller.planning import predictive
+
+    rate = daily_wave(5)
+    trace = make_trace(rate[rate.index >= T0 + 2 * DAY], step=pd.Timedelta(seconds=30))
+
+    def replay() -> tuple[list[int], int]:
+        policy = PredictivePolicy(config=CONFIG, history=rate, forecaster=DayAgoForecaster(),
+                                  refit=pd.Timedelta(hours=7))
+        res = simulate(trace, policy, PARAMS)
+        return res.requested.tolist(), len(res.warmups)
+
+    whole = replay()
+    monkeypatch.setattr(predictive, "TICK_BLOCK", 7)
+    assert replay() == whole

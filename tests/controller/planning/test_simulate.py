@@ -296,6 +296,7 @@ def test_cli_coarser_step_ticks_less_often(tmp_path, run_cli, capsys) -> None:
         (["--cron", "1,2,3"], "24 hourly"),
         (["--start", "90d"], "leaves nothing"),
         (["--step", "7s"], "must divide the trace interval"),
+        (["--workers", "-1", "--policy", "predictive"], "--workers: must be 0 or more, got -1"),
     ],
     ids=[
         "unknown-policy",
@@ -304,6 +305,7 @@ def test_cli_coarser_step_ticks_less_often(tmp_path, run_cli, capsys) -> None:
         "bad-cron",
         "start-beyond-trace",
         "step-not-dividing-interval",
+        "negative-workers",
     ],
 )
 def test_cli_bad_input_exit_2(tmp_path, run_cli, capsys, argv: list[str], message: str) -> None:
@@ -361,3 +363,23 @@ def test_cli_predictive_uses_the_real_pipeline(tmp_path, run_cli, capsys) -> Non
 def argv_of(path) -> list[str]:
     return ["simulate", "--trace", str(path), "--capacity-per-replica", "10", "--policy", "predictive",
             "--start", "8d", "--refit", "12h"]
+
+
+@pytest.mark.slow
+def test_cli_workers_change_the_time_not_the_result(tmp_path, run_cli, capsys) -> None:
+    """With worker processes (refits ahead, baselines beside) the JSON is the one made in this process."""
+    idx = pd.date_range(T0, periods=10 * 24 * 6, freq="10min")
+    hours = np.asarray(idx.hour + idx.minute / 60)
+    path = tmp_path / "wave.csv"
+    pd.DataFrame({"timestamp": [t.isoformat() for t in idx],
+                  "value": (100 + 80 * ((hours >= 8) & (hours < 20))).tolist()}).to_csv(path, index=False)
+    argv = [*argv_of(path)[:-5], "all", "--start", "8d", "--refit", "12h", "--json"]
+    docs = []
+    for workers in ("0", "2"):
+        assert run_cli([*argv, "--workers", workers]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        for policy in doc["policies"].values():
+            policy.pop("seconds")
+        docs.append(doc)
+    assert docs[0] == docs[1]
+    assert list(docs[0]["policies"]) == ["predictive", "reactive", "cron", "oracle"]
