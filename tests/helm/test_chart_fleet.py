@@ -7,6 +7,7 @@ single-workload scenarios (tests/helm/test_chart.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.helm.chartlib import (
     product_config,
     render,
 )
+from tests.support.tools import REPO_ROOT
 
 pytestmark = pytest.mark.helm
 
@@ -495,3 +497,35 @@ def test_network_policy_refuses_an_unnamed_dask_scheduler() -> None:
     sets = ("networkPolicy.daskEgressTo=null", "networkPolicy.restrictEgress=false")
     assert "egress" not in one(render(ci("fleet-namespaces"), sets=sets), "NetworkPolicy")["spec"]
 
+
+def _install_md_yaml(predicate: Any) -> dict[str, Any]:
+    text = (REPO_ROOT / "docs" / "install.md").read_text()
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+        doc = yaml.safe_load(block)
+        if isinstance(doc, dict) and predicate(doc):
+            return doc
+    raise AssertionError("docs/install.md: example not found")
+
+
+def test_install_docs_dask_example_fits_the_chart(tmp_path: Path) -> None:
+    """The DaskCluster and the values of docs/install.md agree: the address is the operator's scheduler
+    Service and port, the NetworkPolicy peer selects the scheduler pods, the workers run the product's
+    image; and those values render."""
+    cluster = _install_md_yaml(lambda d: d.get("kind") == "DaskCluster")
+    values = _install_md_yaml(lambda d: "engine" in d.get("forecastJob", {}))
+    name, namespace = cluster["metadata"]["name"], cluster["metadata"]["namespace"]
+    address = values["forecastJob"]["engine"]["daskScheduler"]
+    service = cluster["spec"]["scheduler"]["service"]
+    assert address == f"tcp://{name}-scheduler.{namespace}.svc:{service['ports'][0]['port']}"
+    (peer,) = values["networkPolicy"]["daskEgressTo"]
+    assert peer["podSelector"]["matchLabels"] == service["selector"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": namespace}
+    for part in ("worker", "scheduler"):
+        (container,) = cluster["spec"][part]["spec"]["containers"]
+        assert container["image"].endswith("/recharge-autoscaler:0.1.0") and container["command"] == ["dask"]
+    # the example's values, over the fleet scenario that has a NetworkPolicy
+    example = tmp_path / "dask-values.yaml"
+    example.write_text(yaml.safe_dump(values))
+    manifests = render(ci("fleet-namespaces"), example)
+    assert egress_admits(one(manifests, "NetworkPolicy"), 8786, peer)
+    assert address in _job_args(manifests)
