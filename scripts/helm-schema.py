@@ -118,6 +118,10 @@ probe = obj(
 
 DNS1123 = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 K8SNAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+PORT_NUMBER = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+# A Dask scheduler address as `forecast-job --dask-scheduler` takes it: tcp:// or tls://, a host name, an IPv4
+# address or a bracketed IPv6 one, and an explicit port (the NetworkPolicy opens exactly that port).
+DASK_ADDRESS = rf"^(tcp|tls)://([A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):{PORT_NUMBER}$"
 EMPTY_OR_NAMESPACE = {"anyOf": [{"maxLength": 0}, {"pattern": DNS1123, "maxLength": 63}], "minLength": DROP}
 
 SECTIONS = {
@@ -414,6 +418,21 @@ schema: Schema = {
                 "extraEnv": arr(""),
                 "extraVolumes": arr(""),
                 "extraVolumeMounts": arr(""),
+                "engine": obj(
+                    "Where the fleet forecast job runs its series (fleet mode only; at most one of the two).",
+                    {
+                        "workers": {
+                            "type": ["integer", "null"],
+                            "minimum": 1,
+                            "description": "Local worker processes (--workers); null = the cores it may use.",
+                        },
+                        "daskScheduler": s(
+                            "Dask scheduler address (--dask-scheduler), tcp://host:port or tls://host:port; "
+                            "empty = local processes.",
+                            anyOf=[{"maxLength": 0}, {"pattern": DASK_ADDRESS}],
+                        ),
+                    },
+                ),
             },
         ),
         "service": obj(
@@ -465,6 +484,7 @@ schema: Schema = {
                 },
                 "prometheusEgressTo": arr("Prometheus peers."),
                 "warmupEgressTo": arr("Warm-up peers."),
+                "daskEgressTo": arr("Dask scheduler peers."),
                 "egress": arr("Extra egress rules."),
             },
         ),

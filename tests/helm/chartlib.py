@@ -88,6 +88,20 @@ def pod_specs(manifests: list[Manifest]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def egress_admits(policy: dict[str, Any], port: int, peer: dict[str, Any] | None = None) -> bool:
+    """True when some egress rule lets TCP ``port`` out (to ``peer``, or to anywhere when peer is None)."""
+    for rule in policy["spec"].get("egress", []):
+        ports = rule.get("ports")
+        if ports is not None and not any(
+            p["port"] == port and p.get("protocol", "TCP") == "TCP" for p in ports
+        ):
+            continue
+        peers = rule.get("to")
+        if peers is None or (peer is not None and peer in peers):
+            return True
+    return False
+
+
 # --- the chart in the suite's real API server ---------------------------------------------------------------
 
 SERVICEMONITOR_CRD = Path(__file__).with_name("servicemonitor-crd.yaml")

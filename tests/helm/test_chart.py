@@ -20,6 +20,7 @@ from tests.helm.chartlib import (
     NAMESPACE,
     HelmFailed,
     Manifest,
+    egress_admits,
     helm,
     of_kind,
     one,
@@ -449,20 +450,6 @@ def test_network_policy_admits_every_port_the_service_monitor_scrapes(sets: tupl
     assert ("http-job-metric" in admitted) == (sets == ())
 
 
-def _egress_admits(policy: dict[str, Any], port: int, peer: dict[str, Any] | None = None) -> bool:
-    """True when some egress rule lets TCP ``port`` out (to ``peer``, or to anywhere when peer is None)."""
-    for rule in policy["spec"].get("egress", []):
-        ports = rule.get("ports")
-        if ports is not None and not any(
-            p["port"] == port and p.get("protocol", "TCP") == "TCP" for p in ports
-        ):
-            continue
-        peers = rule.get("to")
-        if peers is None or (peer is not None and peer in peers):
-            return True
-    return False
-
-
 PAYMENTS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "payments"}}}
 
 
@@ -482,8 +469,8 @@ def test_network_policy_egress_admits_the_configured_warmup_endpoint(
     manifests = render(ci("direct-scale"), sets=sets)
     assert product_config(manifests)["controller"]["warmup"]["enabled"] is True
     policy = one(manifests, "NetworkPolicy")
-    assert _egress_admits(policy, port, PAYMENTS)
-    assert not _egress_admits(policy, port)  # only to the named peers, never anywhere
+    assert egress_admits(policy, port, PAYMENTS)
+    assert not egress_admits(policy, port)  # only to the named peers, never anywhere
 
 
 # -- egress to named destinations only (issue 10, item 10) -------------------------------------------
@@ -503,8 +490,8 @@ def test_network_policy_egress_goes_only_to_named_destinations() -> None:
         assert rule.get("to"), f"an egress rule open to any destination: {rule}"
         for peer in rule["to"]:
             assert peer.get("ipBlock", {}).get("cidr") not in ("0.0.0.0/0", "::/0"), rule
-    assert _egress_admits(policy, 6443, API) and not _egress_admits(policy, 443)
-    assert _egress_admits(policy, 9090, MONITORING_PROM) and not _egress_admits(policy, 9090)
+    assert egress_admits(policy, 6443, API) and not egress_admits(policy, 443)
+    assert egress_admits(policy, 9090, MONITORING_PROM) and not egress_admits(policy, 9090)
 
 
 @pytest.mark.parametrize(
@@ -515,7 +502,7 @@ def test_network_policy_egress_goes_only_to_named_destinations() -> None:
 )
 def test_network_policy_prometheus_port_follows_the_url(sets: tuple[str, ...], port: int) -> None:
     policy = one(render(ci("direct-scale"), sets=sets), "NetworkPolicy")
-    assert _egress_admits(policy, port, MONITORING_PROM) and not _egress_admits(policy, port)
+    assert egress_admits(policy, port, MONITORING_PROM) and not egress_admits(policy, port)
 
 
 @pytest.mark.parametrize(
@@ -546,7 +533,7 @@ def test_network_policy_egress_can_be_left_open() -> None:
 )
 def test_network_policy_opens_no_warmup_port_when_no_warmup_is_sent(sets: tuple[str, ...]) -> None:
     policy = one(render(ci("direct-scale"), sets=sets), "NetworkPolicy")
-    assert not _egress_admits(policy, 8080)
+    assert not egress_admits(policy, 8080)
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=CI_IDS)

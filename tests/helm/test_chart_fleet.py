@@ -7,6 +7,7 @@ single-workload scenarios (tests/helm/test_chart.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,12 @@ import yaml
 
 from tests.helm.chartlib import (
     CHART,
+    CI_VALUES,
     FLEET_VALUES,
     NAMESPACE,
     HelmFailed,
     Manifest,
+    egress_admits,
     helm,
     of_kind,
     one,
@@ -27,6 +30,7 @@ from tests.helm.chartlib import (
     product_config,
     render,
 )
+from tests.support.tools import REPO_ROOT
 
 pytestmark = pytest.mark.helm
 
@@ -34,6 +38,9 @@ KUBERNETES_VERSION = "1.35.0"
 FLEET_IDS = [p.name.removesuffix("-values.yaml") for p in FLEET_VALUES]
 FULL = "rel-recharge-autoscaler"
 CONFIG_PATH = "/etc/recharge-autoscaler/config.yaml"
+DASK = "tcp://forecast-scheduler.dask.svc:8786"
+# forecastJob.engine of each fleet scenario, as the forecast job's flags
+ENGINE_ARGS = {"fleet": ["--workers", "2"], "fleet-namespaces": ["--dask-scheduler", DASK]}
 
 
 def ci(name: str) -> Path:
@@ -96,7 +103,10 @@ def test_the_deployment_runs_the_fleet_controller(values: Path) -> None:
     service = next(s for s in of_kind(manifests, "Service") if s["metadata"]["name"] == f"{FULL}-metrics")
     assert {p["targetPort"] for p in service["spec"]["ports"]} == {"http-metrics", "http-health"}
     job = one(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert job["containers"][0]["args"][-5:] == ["forecast-job", "--config", CONFIG_PATH, "--fleet", "--once"]
+    args = job["containers"][0]["args"]
+    engine = ENGINE_ARGS[values.name.removesuffix("-values.yaml")]
+    assert args[args.index("forecast-job"):] == [
+        "forecast-job", "--config", CONFIG_PATH, "--fleet", *engine, "--once"]
     assert job["serviceAccountName"] == f"{FULL}-forecast-job"
     accounts = {sa["metadata"]["name"] for sa in of_kind(manifests, "ServiceAccount")}
     assert accounts == {FULL, f"{FULL}-forecast-job"}
@@ -117,6 +127,7 @@ def test_probe_and_metrics_ports_follow_the_fleet_section() -> None:
 def test_rendered_config_is_the_fleets_and_the_product_accepts_it(values: Path, tmp_path: Path) -> None:
     from controller.cli import build_parser
     from controller.cli.fleet import _load_factory
+    from controller.cli.fleet_job import check_fleet_flags
     from controller.config import ControllerConfig
     from controller.configfile import load_config
 
@@ -140,9 +151,13 @@ def test_rendered_config_is_the_fleets_and_the_product_accepts_it(values: Path, 
     scaler = ControllerConfig(capacity_per_replica=10, load={"kind": "prometheus", "query": "q"})
     assert build(scaler).describe()
     assert cfg.fleet_prometheus() is not None  # what `forecast-job --fleet` reads
-    commands = {build_parser().parse_args(c["args"]).command
-                for _, spec in pod_specs(manifests) for c in spec["containers"] if c.get("command") is None}
-    assert commands == {"fleet", "forecast-job"}
+    parsed = [build_parser().parse_args(c["args"])
+              for _, spec in pod_specs(manifests) for c in spec["containers"] if c.get("command") is None]
+    assert {a.command for a in parsed} == {"fleet", "forecast-job"}
+    engine = doc.get("forecastJob", {}).get("engine", {})
+    for job in (a for a in parsed if a.command == "forecast-job"):
+        check_fleet_flags(job)  # --workers / --dask-scheduler: only with --fleet
+        assert (job.workers, job.dask_scheduler) == (engine.get("workers"), engine.get("daskScheduler"))
 
 
 def test_prometheus_credentials_reach_the_fleets_config() -> None:
@@ -262,9 +277,9 @@ def test_in_process_fleet_forecast_job_runs_beside_the_controller_with_both_gran
     manifests = render(ci("fleet-namespaces"), sets=("forecastJob.mode=inProcess",))
     assert not of_kind(manifests, "CronJob")
     containers = one(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
-    assert [c["args"][-4:] for c in containers] == [
-        ["--log-json", "fleet", "--config", CONFIG_PATH],
-        ["forecast-job", "--config", CONFIG_PATH, "--fleet"],
+    assert [c["args"][-6:] for c in containers] == [
+        ["--log-level", "INFO", "--log-json", "fleet", "--config", CONFIG_PATH],
+        ["forecast-job", "--config", CONFIG_PATH, "--fleet", "--dask-scheduler", DASK],
     ]
     assert grants(manifests) == (watched("payments") | watched("topup") | lease("fleet-leader")
                                  | watched("payments", FULL, JOB_WATCH) | watched("topup", FULL, JOB_WATCH))
@@ -332,7 +347,8 @@ def test_notes_say_how_to_see_the_fleet() -> None:
                "--dry-run=client")
     notes = out.split("NOTES:", 1)[1]
     for needle in ("fleet mode", "payments, topup", "kubectl get predictivescalers -A", "--migrate-config",
-                   "never upgraded by helm", "forecast-job --fleet --once", "create job --from=cronjob/"):
+                   "never upgraded by helm", "forecast-job --fleet --once", "create job --from=cronjob/",
+                   f"Dask scheduler {DASK}", "Dask workers must run image ghcr.io/"):
         assert needle in notes, needle
 
 
@@ -349,3 +365,167 @@ def test_dashboard_and_rules_follow_their_switches() -> None:
     plain = render(ci("fleet-namespaces"))
     assert not of_kind(plain, "PrometheusRule")
     assert not [m for m in of_kind(plain, "ConfigMap") if m["metadata"]["name"].endswith("-dashboard")]
+
+
+# --- where the forecast job runs its series (forecastJob.engine) --------------------------------------------
+
+DASK_SCHEDULER_PEER = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "dask"}},
+    "podSelector": {"matchLabels": {"dask.org/cluster-name": "forecast", "dask.org/component": "scheduler"}},
+}
+
+
+def _job_args(manifests: list[Manifest]) -> list[str]:
+    """Arguments of the forecast job's container, from the CronJob or the controller pod (inProcess)."""
+    (args,) = [c["args"] for _, spec in pod_specs(manifests) for c in spec["containers"]
+               if "forecast-job" in c.get("args", [])]
+    return list(args)
+
+
+@pytest.mark.parametrize("mode", ["cronjob", "inProcess"])
+@pytest.mark.parametrize(
+    ("sets", "flags", "parsed"),
+    [
+        (("forecastJob.engine.daskScheduler=tls://10.1.2.3:8786",), ["--dask-scheduler", "tls://10.1.2.3:8786"],
+         (None, "tls://10.1.2.3:8786")),
+        (("forecastJob.engine.daskScheduler=tcp://[fd00::1]:8786",), ["--dask-scheduler", "tcp://[fd00::1]:8786"],
+         (None, "tcp://[fd00::1]:8786")),
+        (("forecastJob.engine.workers=3",), ["--workers", "3"], (3, None)),
+    ],
+    ids=["dask-tls", "dask-ipv6", "workers"],
+)
+def test_engine_values_become_the_forecast_jobs_flags(
+    mode: str, sets: tuple[str, ...], flags: list[str], parsed: tuple[int | None, str | None]
+) -> None:
+    from controller.cli import build_parser
+    from controller.cli.fleet_job import check_fleet_flags
+
+    base = (f"forecastJob.mode={mode}", "deployment.replicas=1", "forecastJob.engine.workers=null")
+    args = _job_args(render(ci("fleet"), sets=(*base, *sets)))
+    fleet = args.index("--fleet")
+    assert args[fleet + 1: fleet + 3] == flags
+    job = build_parser().parse_args(args)
+    check_fleet_flags(job)
+    assert (job.workers, job.dask_scheduler) == parsed
+
+
+@pytest.mark.parametrize("mode", ["cronjob", "inProcess"])
+def test_no_engine_flags_when_the_engine_values_are_unset(mode: str) -> None:
+    manifests = render(ci("fleet"), sets=(f"forecastJob.mode={mode}", "deployment.replicas=1",
+                                          "forecastJob.engine.workers=null"))
+    args = _job_args(manifests)
+    assert "--workers" not in args and "--dask-scheduler" not in args
+    assert args[args.index("--config") + 2] == "--fleet"
+    for values in CI_VALUES:  # the single-workload scenarios never carry them
+        for _, spec in pod_specs(render(values)):
+            for c in spec["containers"]:
+                assert not {"--workers", "--dask-scheduler"} & set(c.get("args", [])), values.name
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["http://forecast-scheduler:8786", "forecast-scheduler:8786", "tcp://forecast-scheduler",
+     "tcp://forecast-scheduler:0", "tcp://forecast-scheduler:65536", "tcp://forecast-scheduler:8786/",
+     "tcp://forecast scheduler:8786", "tcp://fd00::1:8786"],
+    ids=["http", "no-scheme", "no-port", "port-0", "port-too-big", "path", "space", "unbracketed-ipv6"],
+)
+def test_schema_rejects_a_bad_dask_scheduler_address(address: str) -> None:
+    out = _errors(f"forecastJob.engine.daskScheduler={address}", values=(str(ci("fleet-namespaces")),))
+    assert "at '/forecastJob/engine/daskScheduler'" in out and "does not match pattern" in out
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (("forecastJob.engine.workers=0",), "at '/forecastJob/engine/workers'"),
+        (("forecastJob.engine.workers=two",), "at '/forecastJob/engine/workers'"),
+        (("forecastJob.engine.threads=2",), "additional properties 'threads' not allowed"),
+    ],
+    ids=["workers-0", "workers-not-a-number", "typo"],
+)
+def test_schema_rejects_bad_engine_values(sets: tuple[str, ...], message: str) -> None:
+    assert message in _errors(*sets, values=(str(ci("fleet")),))
+
+
+@pytest.mark.parametrize("mode", ["cronjob", "inProcess"])
+@pytest.mark.parametrize(
+    "setting", [f"forecastJob.engine.daskScheduler={DASK}", "forecastJob.engine.workers=2"],
+    ids=["dask", "workers"],
+)
+def test_engine_values_fail_the_render_without_fleet_mode(mode: str, setting: str) -> None:
+    # `forecast-job` refuses --workers and --dask-scheduler without --fleet: the chart says so at install
+    out = _errors(setting, f"forecastJob.mode={mode}", "deployment.replicas=1",
+                  values=(str(CHART / "ci" / "hpa-values.yaml"),))
+    assert ("forecastJob.engine.workers and forecastJob.engine.daskScheduler apply to the fleet forecast job "
+            "only (`forecast-job --fleet`): set fleet.enabled=true") in out
+
+
+def test_engine_values_fail_the_render_when_both_are_set() -> None:
+    # with a scheduler the Dask workers run the series: --workers would be silently ignored
+    out = _errors("forecastJob.engine.workers=2", values=(str(ci("fleet-namespaces")),))
+    assert "forecastJob.engine: set workers (local processes) or daskScheduler" in out
+
+
+def test_network_policy_lets_the_forecast_job_reach_the_dask_scheduler_only() -> None:
+    policy = one(render(ci("fleet-namespaces")), "NetworkPolicy")
+    assert egress_admits(policy, 8786, DASK_SCHEDULER_PEER)
+    assert not egress_admits(policy, 8786)  # only to the named peers, never anywhere
+    assert not egress_admits(policy, 8787, DASK_SCHEDULER_PEER)  # not the dashboard
+
+
+@pytest.mark.parametrize(
+    ("address", "port"),
+    [("tls://forecast-scheduler.dask.svc:9786", 9786), ("tcp://[fd00::1]:8786", 8786)],
+    ids=["tls-other-port", "ipv6"],
+)
+def test_network_policy_dask_port_follows_the_address(address: str, port: int) -> None:
+    sets = (f"forecastJob.engine.daskScheduler={address}",)
+    policy = one(render(ci("fleet-namespaces"), sets=sets), "NetworkPolicy")
+    assert egress_admits(policy, port, DASK_SCHEDULER_PEER) and not egress_admits(policy, port)
+
+
+def test_network_policy_opens_no_dask_port_without_a_scheduler() -> None:
+    policy = one(render(ci("fleet-namespaces"), sets=("forecastJob.engine.daskScheduler=",)), "NetworkPolicy")
+    assert not egress_admits(policy, 8786, DASK_SCHEDULER_PEER)
+    assert not any(DASK_SCHEDULER_PEER in rule.get("to", []) for rule in policy["spec"]["egress"])
+
+
+def test_network_policy_refuses_an_unnamed_dask_scheduler() -> None:
+    with pytest.raises(HelmFailed, match=r"networkPolicy\.daskEgressTo: name the Dask scheduler pods"):
+        render(ci("fleet-namespaces"), sets=("networkPolicy.daskEgressTo=null",))
+    # with egress left open there is nothing to name
+    sets = ("networkPolicy.daskEgressTo=null", "networkPolicy.restrictEgress=false")
+    assert "egress" not in one(render(ci("fleet-namespaces"), sets=sets), "NetworkPolicy")["spec"]
+
+
+def _install_md_yaml(predicate: Any) -> dict[str, Any]:
+    text = (REPO_ROOT / "docs" / "install.md").read_text()
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+        doc = yaml.safe_load(block)
+        if isinstance(doc, dict) and predicate(doc):
+            return doc
+    raise AssertionError("docs/install.md: example not found")
+
+
+def test_install_docs_dask_example_fits_the_chart(tmp_path: Path) -> None:
+    """The DaskCluster and the values of docs/install.md agree: the address is the operator's scheduler
+    Service and port, the NetworkPolicy peer selects the scheduler pods, the workers run the product's
+    image; and those values render."""
+    cluster = _install_md_yaml(lambda d: d.get("kind") == "DaskCluster")
+    values = _install_md_yaml(lambda d: "engine" in d.get("forecastJob", {}))
+    name, namespace = cluster["metadata"]["name"], cluster["metadata"]["namespace"]
+    address = values["forecastJob"]["engine"]["daskScheduler"]
+    service = cluster["spec"]["scheduler"]["service"]
+    assert address == f"tcp://{name}-scheduler.{namespace}.svc:{service['ports'][0]['port']}"
+    (peer,) = values["networkPolicy"]["daskEgressTo"]
+    assert peer["podSelector"]["matchLabels"] == service["selector"]
+    assert peer["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": namespace}
+    for part in ("worker", "scheduler"):
+        (container,) = cluster["spec"][part]["spec"]["containers"]
+        assert container["image"].endswith("/recharge-autoscaler:0.1.0") and container["command"] == ["dask"]
+    # the example's values, over the fleet scenario that has a NetworkPolicy
+    example = tmp_path / "dask-values.yaml"
+    example.write_text(yaml.safe_dump(values))
+    manifests = render(ci("fleet-namespaces"), example)
+    assert egress_admits(one(manifests, "NetworkPolicy"), 8786, peer)
+    assert address in _job_args(manifests)

@@ -70,8 +70,14 @@ def _description(key: str) -> str:
         # controller/cli/run.py + loop.py: a dry run logs instead of writing Events, and takes no Lease
         ("controller.dryRun", ["never change the target, write Events, take the Lease"], ["(events,"]),
         ("networkPolicy.warmupEgressTo", ["controller.warmup.url"], []),
+        # controller/cli/fleet_job.py: --dask-scheduler is a flag of `forecast-job --fleet`; the Dask workers
+        # run the product's own code (forecaster.engine.DaskEngine submits it)
+        ("forecastJob.engine.daskScheduler",
+         ["`--dask-scheduler`", "tcp://host:port or tls://host:port", "must run this chart's image"], []),
+        ("networkPolicy.daskEgressTo",
+         ["forecastJob.engine.daskScheduler", "dask.org/component: scheduler"], []),
     ],
-    ids=["tolerance", "dry-run", "warmup-egress"],
+    ids=["tolerance", "dry-run", "warmup-egress", "dask-scheduler", "dask-egress"],
 )
 def test_value_descriptions_say_what_the_code_does(key: str, must: list[str], must_not: list[str]) -> None:
     desc = _description(key)

@@ -156,5 +156,29 @@ scaler brings its own query and calendar), logging, and the fleet section with t
 {{- end }}
 {{- end }}
 
+{{/*
+Engine flags of the forecast job (forecastJob.engine), after --fleet: `--workers N` (local processes) or
+`--dask-scheduler ADDR` (an existing Dask cluster). Both are flags of `forecast-job --fleet` only (the
+single-workload job forecasts one series in-process), and with a scheduler the Dask workers run the series,
+so workers would be ignored: either misuse fails the render instead.
+*/}}
+{{- define "recharge-autoscaler.engineArgs" -}}
+{{- $e := .Values.forecastJob.engine }}
+{{- if and (or $e.daskScheduler $e.workers) (not .Values.fleet.enabled) }}
+{{- fail "forecastJob.engine.workers and forecastJob.engine.daskScheduler apply to the fleet forecast job only (`forecast-job --fleet`): set fleet.enabled=true, or leave them empty (the single-workload job forecasts one series in this process)" }}
+{{- end }}
+{{- if and $e.daskScheduler $e.workers }}
+{{- fail "forecastJob.engine: set workers (local processes) or daskScheduler (the Dask cluster's workers run the series), not both" }}
+{{- end }}
+{{- with $e.workers }}
+- --workers
+- {{ int . | quote }}
+{{- end }}
+{{- with $e.daskScheduler }}
+- --dask-scheduler
+- {{ . | quote }}
+{{- end }}
+{{- end }}
+
 {{/* Path of the config file inside the pods. */}}
 {{- define "recharge-autoscaler.configPath" -}}/etc/recharge-autoscaler/config.yaml{{- end }}
