@@ -188,7 +188,8 @@ def build_policies(
             fit: ForecastFn = pipeline_forecaster(args.model, args.timezone)
             if engine is not None:
                 fit = FitAhead(fit, engine)
-            fit = shared(fit)
+            if cfg.availability_target is not None:
+                fit = shared(fit)  # the fixed-headroom replay beside it sees the same forecasts
             out.append(PredictivePolicy(config=cfg, history=full, refit=refit, forecaster=fit))
             if cfg.availability_target is not None:
                 fixed = cfg.evolve(availability_target=None)
@@ -297,7 +298,7 @@ def report(
     else:
         sys.stdout.write(
             f"Trace {args.history}: {trace.start.isoformat()} .. {trace.end.isoformat()} "
-            f"({format_duration(trace.end - trace.start)} in {len(trace.rate):,} steps of "
+            f"({format_duration(trace.end - trace.start)} in {trace.n:,} steps of "
             f"{format_duration(trace.step)})\n"
         )
         warms = {r.policy: r.issues_warmups for r in results}

@@ -29,6 +29,7 @@ import pandas as pd
 
 from controller.config import BehaviorConfig, ControllerConfig, ScalingRules
 from controller.core.schedule import timetable
+from controller.planning.runs import CHUNK, Recorder, Runs, concat, sliding_max_ahead
 from controller.planning.simulate import (
     PolicyRun,
     SimParams,
@@ -173,9 +174,7 @@ class ReactivePolicy:
     def run(self, trace: Trace, params: SimParams) -> PolicyRun:
         from controller.planning.simulate import initial_replicas
 
-        n = len(trace.rate)
-        out = np.empty(n, dtype=np.int64)
-        rate = trace.rate
+        n = trace.n
         every = max(1, round(self.hpa.sync_period / trace.step))
         state = HpaState(self.hpa)
         current = initial_replicas(trace, params)
@@ -183,14 +182,14 @@ class ReactivePolicy:
         dt = trace.step_s
         lo, hi = params.min_replicas, params.max_replicas
         limit = rate_limiter(params, trace)
-        syncs = np.arange(0, n, every)
-        for first in range(0, len(syncs), SYNC_BLOCK):  # blocks: no per-step Python floats for a long trace
-            block = syncs[first : first + SYNC_BLOCK]
-            seen = np.asarray(rate, dtype=float)[np.maximum(block - 1, 0)].tolist()  # the previous step's
+        out = Recorder()
+        for first in range(0, n, SYNC_BLOCK * every):  # blocks: no per-step Python floats for a long trace
+            block = np.arange(first, min(first + SYNC_BLOCK * every, n), every)
+            seen = trace.rate_runs.at(np.maximum(block - 1, 0)).tolist()  # the previous step's rate
             for i, observed in zip(block.tolist(), seen, strict=True):
                 current = limit(current, state.step(i * dt, current, observed, cap, lo, hi))
-                out[i : i + every] = current
-        return PolicyRun(out)
+                out.set(i, current)
+        return PolicyRun(out.runs(n))
 
 
 @dataclass
@@ -212,31 +211,36 @@ class CronPolicy:
             raise UserError("cron policy: replica counts must be 0 or more")
 
     def run(self, trace: Trace, params: SimParams) -> PolicyRun:
-        if self.fixed is not None:
-            want = np.full(len(trace.rate), self.fixed, dtype=np.int64)
-        else:
-            hours = trace.times.tz_convert(trace.timezone).hour.to_numpy()
-            want = np.asarray(self.hourly, dtype=np.int64)[hours]
-        want = np.clip(want, params.min_replicas, params.max_replicas)
         set_by: dict[str, list[int]] = {}
         table = timetable(self.windows) if self.windows is not None else None
-        if table is not None:
-            step_ns, start_ns = trace.step.value, trace.start.value
-            names = [w.name for w in table.windows]
-            for i in range(len(want)):
-                win = table.at(start_ns + i * step_ns)
-                if win is None:
-                    continue
-                value = int(want[i])
-                if win.floor > value:
-                    value, by = win.floor, win.floor_by
-                elif win.cap is not None and value > win.cap:
-                    value, by = win.cap, win.cap_by
-                else:
-                    continue
-                want[i] = min(value, params.max_replicas)
-                set_by.setdefault(names[by], []).append(i)
-        return PolicyRun(want, window_steps=set_by)
+        step_ns, start_ns = trace.step.value, trace.start.value
+        parts = []
+        for lo in range(0, trace.n, CHUNK):  # chunks: the local hour of two million steps is never held
+            hi = min(lo + CHUNK, trace.n)
+            if self.fixed is not None:
+                want = np.full(hi - lo, self.fixed, dtype=np.int64)
+            else:
+                times = pd.DatetimeIndex((start_ns + np.arange(lo, hi) * step_ns).astype("datetime64[ns]"))
+                hours = times.tz_localize("UTC").tz_convert(trace.timezone).hour.to_numpy()
+                want = np.asarray(self.hourly, dtype=np.int64)[hours]
+            want = np.clip(want, params.min_replicas, params.max_replicas)
+            if table is not None:
+                names = [w.name for w in table.windows]
+                for j in range(len(want)):
+                    win = table.at(start_ns + (lo + j) * step_ns)
+                    if win is None:
+                        continue
+                    value = int(want[j])
+                    if win.floor > value:
+                        value, by = win.floor, win.floor_by
+                    elif win.cap is not None and value > win.cap:
+                        value, by = win.cap, win.cap_by
+                    else:
+                        continue
+                    want[j] = min(value, params.max_replicas)
+                    set_by.setdefault(names[by], []).append(lo + j)
+            parts.append(Runs.of(want))
+        return PolicyRun(concat(parts, trace.n), window_steps=set_by)
 
 
 def cron_from_history(
@@ -264,9 +268,6 @@ class OraclePolicy:
     name: str = "oracle"
 
     def run(self, trace: Trace, params: SimParams) -> PolicyRun:
-        need = params.needed(trace.rate)
-        lead = lead_steps(trace, params)
-        if lead > 0:
-            padded = np.concatenate([need, np.full(lead, need[-1], dtype=np.int64)])
-            need = np.lib.stride_tricks.sliding_window_view(padded, lead + 1).max(axis=1)
-        return PolicyRun(need)
+        rate = trace.rate_runs
+        need = concat([Runs(rate.starts, params.needed(rate.values), rate.n)], rate.n)  # equal needs merged
+        return PolicyRun(sliding_max_ahead(need, lead_steps(trace, params)))

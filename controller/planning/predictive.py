@@ -12,8 +12,8 @@ with the same config, state hand-over and warm-up logic. What it adds is the rep
   Prometheus ``rate()`` over the last minutes would return) and the state from the previous decision.
 - The replicas it returns are what the simulated cluster is asked for; warm-ups it issues are recorded.
 
-The replay keeps no per-step Python objects: timestamps and observed rates are built one block of ticks at a
-time, so memory does not grow with the length of the trace beyond the result arrays.
+The replay keeps nothing per grid step: timestamps and observed rates are built one block of ticks at a time
+and the requested replicas are recorded where they change, so memory does not grow with the trace's length.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from controller.core.decision import SCHEDULED_CAP, SCHEDULED_FLOOR, decide
 from controller.core.state import ControllerState
 from controller.core.warmup import NEW_REPLICAS
 from controller.planning.refits import ForecastFn, PlansAhead, history_before
+from controller.planning.runs import Recorder
 from controller.planning.simulate import (
     PolicyRun,
     SimParams,
@@ -82,7 +83,7 @@ class PredictivePolicy:
                 f"forecastMaxAge raised to {format_duration(raised)} to cover the "
                 f"{format_duration(self.refit)} refit cadence"
             )
-        n = len(trace.rate)
+        n = trace.n
         start_ns, step_ns = trace.start.value, trace.step.value
         tz = trace.start.tz
         every = max(1, round(cfg.interval_td / trace.step))
@@ -95,7 +96,7 @@ class PredictivePolicy:
         )
         current = initial_replicas(trace, params)
         state = ControllerState(replicas=current)
-        out = np.empty(n, dtype=np.int64)
+        out = Recorder()
         warmups: list[Warmup] = []
         artifact: ForecastArtifact | None = None
         failures = 0
@@ -106,7 +107,6 @@ class PredictivePolicy:
         origins = [pd.Timestamp(start_ns + int(i) * step_ns, tz=tz) for i in range(0, n, refit_steps)]
         if isinstance(self.forecaster, PlansAhead):
             self.forecaster.plan(self.history, origins, horizon)
-        rate = np.asarray(trace.rate, dtype=float)
         limit = rate_limiter(params, trace)
         set_by: dict[str, list[int]] = {}
         for lo in range(0, n, TICK_BLOCK * every):  # blocks of ticks: nothing per step is kept for the run
@@ -114,9 +114,8 @@ class PredictivePolicy:
             first_refit = -(-lo // refit_steps) * refit_steps
             block = np.union1d(np.arange(lo, hi, every), np.arange(first_refit, hi, refit_steps))
             stamps = _timestamps(start_ns + block * step_ns, tz)
-            seen = rate[np.maximum(block - 1, 0)].tolist()  # the previous step's rate (at 0: the history's)
-            until_of = [*block[1:].tolist(), hi]
-            for i, now, until, rate_seen in zip(block.tolist(), stamps, until_of, seen, strict=True):
+            seen = trace.rate_runs.at(np.maximum(block - 1, 0)).tolist()  # the previous step's rate
+            for i, now, rate_seen in zip(block.tolist(), stamps, seen, strict=True):
                 if i % refit_steps == 0:
                     if self.progress is not None:
                         self.progress(i, n)
@@ -140,12 +139,14 @@ class PredictivePolicy:
                         warmups.append(
                             Warmup(issued_at=now, replicas=w.replicas, ramp_at=ramp, reason=w.reason)
                         )
-                out[i:until] = current
+                out.set(i, current)
         if failures:
             notes.append(
                 f"{failures} of {len(self.origins)} forecast refits failed; decide() scaled reactively"
             )
-        return PolicyRun(out, warmups, notes, issues_warmups=bool(cfg.warmup.enabled), window_steps=set_by)
+        return PolicyRun(
+            out.runs(n), warmups, notes, issues_warmups=bool(cfg.warmup.enabled), window_steps=set_by
+        )
 
 
 def _timestamps(values_ns: np.ndarray, tz: Any) -> list[pd.Timestamp]:

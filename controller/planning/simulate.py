@@ -91,17 +91,43 @@ class SimParams:
 
 @dataclass(frozen=True)
 class Trace:
-    """A request rate (req/s) on a regular grid: ``rate[i]`` holds over ``[times[i], times[i] + step)``."""
+    """A request rate (req/s) on a regular grid: ``rate[i]`` holds over ``[times[i], times[i] + step)``.
+
+    The rate is kept as runs (:mod:`controller.planning.runs`): a year of an hourly trace on a 15 s grid is
+    8,760 values, not two million; ``rate`` expands it for callers that want the array.
+    """
 
     start: pd.Timestamp
     step: pd.Timedelta  # simulation grid
     interval: pd.Timedelta  # resolution of the source trace (a multiple of step)
-    rate: np.ndarray
+    rate_runs: Runs
     timezone: str = "UTC"
+
+    @classmethod
+    def of_steps(
+        cls,
+        start: pd.Timestamp,
+        step: pd.Timedelta,
+        interval: pd.Timedelta,
+        rate: np.ndarray,
+        timezone: str = "UTC",
+    ) -> Trace:
+        """A trace from a per-step rate array."""
+        return cls(start, step, interval, Runs.of(np.asarray(rate, dtype=float)), timezone)
+
+    @property
+    def rate(self) -> np.ndarray:
+        """The rate at every grid step (expanded from the runs)."""
+        return self.rate_runs.expand()
+
+    @property
+    def n(self) -> int:
+        """Grid steps in the trace."""
+        return self.rate_runs.n
 
     @property
     def times(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.start, periods=len(self.rate), freq=self.step)
+        return pd.date_range(self.start, periods=self.n, freq=self.step)
 
     @property
     def step_s(self) -> float:
@@ -113,7 +139,7 @@ class Trace:
 
     @property
     def end(self) -> pd.Timestamp:
-        return self.start + self.step * len(self.rate)
+        return self.start + self.step * self.n
 
     def series(self) -> pd.Series:
         return pd.Series(self.rate, index=self.times, name="rate")
@@ -162,7 +188,7 @@ def make_trace(rate: pd.Series, *, step: pd.Timedelta | None = None, where: str 
         start=pd.Timestamp(idx[0]),
         step=step,
         interval=interval,
-        rate=np.repeat(vals, k),
+        rate_runs=Runs.blocks(vals, k),
         timezone=str(idx.tz),
     )
 
@@ -181,7 +207,7 @@ class Warmup:
 class PolicyRun:
     """What a policy produced over the grid: requested replicas per step and the warm-ups it issued."""
 
-    requested: np.ndarray
+    requested: np.ndarray | Runs  # per step (an array, or runs for a long trace)
     warmups: list[Warmup] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     issues_warmups: bool = False  # the policy makes warm-up calls at all (see controller.planning.warmups)
@@ -271,11 +297,11 @@ def ready_replicas(requested: np.ndarray, lead: int, initial: int) -> np.ndarray
 def initial_replicas(trace: Trace, params: SimParams) -> int:
     if params.initial_replicas is not None:
         return int(np.clip(params.initial_replicas, params.min_replicas, params.max_replicas))
-    return int(params.needed(trace.rate[0]))
+    return int(params.needed(trace.rate_runs.values[0]))
 
 
 def check_trace(trace: Trace, params: SimParams, where: str = "trace") -> None:
-    span = trace.step * len(trace.rate)
+    span = trace.step * trace.n
     if span <= params.startup:
         raise UserError(
             f"{where}: covers {format_duration(span)}, not longer than the start-up delay "
@@ -288,14 +314,13 @@ def simulate(trace: Trace, policy: Policy, params: SimParams) -> SimResult:
     """Run ``policy`` over ``trace`` and measure it."""
     check_trace(trace, params)
     run = policy.run(trace, params)
-    requested = np.asarray(run.requested, dtype=np.int64)
-    if requested.shape != trace.rate.shape:
-        raise ValueError(
-            f"policy {policy.name} returned {requested.shape} steps for a {trace.rate.shape} trace"
-        )
-    requested_runs = Runs.of(requested)
-    del requested  # the runs hold it in kilobytes (a long replay has millions of steps): release the array
-    run.requested = np.empty(0, dtype=np.int64)
+    if isinstance(run.requested, Runs):
+        requested_runs = run.requested
+    else:
+        requested_runs = Runs.of(np.asarray(run.requested, dtype=np.int64))
+        run.requested = requested_runs  # the runs hold it in kilobytes: release the per-step array
+    if requested_runs.n != trace.n:
+        raise ValueError(f"policy {policy.name} returned {requested_runs.n} steps for a {trace.n}-step trace")
     ready = sliding_min(requested_runs, lead_steps(trace, params), initial_replicas(trace, params))
     metrics = measure(policy.name, trace, requested_runs, ready, run.warmups, params)
     k = trace.per_interval
@@ -359,17 +384,17 @@ def measure(
     params: SimParams,
 ) -> Metrics:
     """The metrics of one replay, walking the grid in chunks of whole trace intervals (bounded memory)."""
-    demand_all = trace.rate
+    rate = trace.rate_runs
     dt = trace.step_s
     k = trace.per_interval
-    n = len(demand_all)
+    n = trace.n
     n_int = n // k
     short_steps = short_intervals = 0
     short_sum = worst = worst_pct = 0.0
     size = max(CHUNK // k, 1) * k
     for lo in range(0, n, size):
         hi = min(lo + size, n)
-        demand = demand_all[lo:hi]
+        demand = rate.expand(lo, hi)
         capacity = ready.expand(lo, hi) * params.capacity_per_replica
         short = np.maximum(0.0, demand - capacity)
         is_short = short > 1e-9 * np.maximum(1.0, demand)
@@ -382,7 +407,7 @@ def measure(
             worst = max(worst, float(short.max()))
             pct = np.divide(short, demand, out=np.zeros_like(short), where=demand > 0)
             worst_pct = max(worst_pct, float(pct.max()))
-    total_req = float(demand_all.sum() * dt)
+    total_req = float(rate.step_sum() * dt)
     replica_hours = float(requested.step_sum() * dt / 3600.0)
     before = sum(1 for w in warmups if w.ramp_at is not None and w.issued_at <= w.ramp_at)
     return Metrics(

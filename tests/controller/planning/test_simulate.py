@@ -119,7 +119,7 @@ class FixedPolicy:
 
 def test_metrics_hand_computed() -> None:
     # 4 steps of 15 s, capacity 10 req/s, lead 15 s; demand 10, 30, 30, 10; requested 1, 3, 3, 1.
-    tr = Trace(T0, pd.Timedelta(seconds=15), pd.Timedelta(seconds=30), np.array([10.0, 30.0, 30.0, 10.0]))
+    tr = Trace.of_steps(T0, pd.Timedelta(seconds=15), pd.Timedelta(seconds=30), np.array([10, 30, 30, 10.0]))
     params = SimParams(
         capacity_per_replica=10,
         startup=pd.Timedelta(seconds=15),
