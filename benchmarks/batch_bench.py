@@ -372,7 +372,7 @@ def reading(rows: list[dict[str, Any]], singles: dict[str, list[tuple[float, flo
         per = (inproc["cpu"] - one.cpu) / n * 1000
         out.append(
             f"- Wall: {pool['seconds']:.0f} s with 2 workers, {inproc['seconds']:.0f} s in-process (target "
-            f"<= 60 s), on cores shared with other builds (the single call's own wall time ranged "
+            f"<= 60 s) on this machine (the single call's own wall time ranged "
             f"{min(w for w, _ in singles['this']):.2f}-{max(w for w, _ in singles['this']):.2f} s). The CPU "
             f"time is the load-independent measure: {inproc['cpu']:.0f} s in-process, about {per:.0f} ms per "
             f"series after start-up, so two idle cores would need about {inproc['cpu'] / 2:.0f} s (an "

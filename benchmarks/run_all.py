@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> int:
     scripts = ("forecast_bench.py", "policy_bench.py", "availability_bench.py", "sim_speed.py",
+               "sim_year_bench.py",
                "batch_bench.py", "fleet_bench.py")
     for script in scripts:
         print(f"== {script}", flush=True)
