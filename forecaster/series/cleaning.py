@@ -29,6 +29,7 @@ import pandas as pd
 from forecaster.artifact import QualityNote
 from forecaster.durations import format_duration
 from forecaster.errors import InputError, UserError
+from forecaster.series.groups import SortedGroups, dense, group_mean, group_sum
 
 SHORT_HISTORY = pd.Timedelta(days=14)
 DAY = pd.Timedelta(days=1)
@@ -239,27 +240,21 @@ def _flag_outages(observed: pd.Series, step: pd.Timedelta) -> np.ndarray:
     flagged = np.zeros(len(v), dtype=bool)
     if n_valid < 4:
         return flagged
-    slot = _slots(pd.DatetimeIndex(observed.index), step, n_valid)
-    slot_s = pd.Series(slot)
-    vs = pd.Series(v)
+    slot = dense(_slots(pd.DatetimeIndex(observed.index), step, n_valid))
 
     # Rule 1: runs of zeros that this series' own zero rate per slot makes implausible.
     zero = valid & (v == 0)
     if zero.any():
-        zeros_in_slot = pd.Series(zero.astype(float)).groupby(slot_s).transform("sum").to_numpy()
-        valid_in_slot = pd.Series(valid.astype(float)).groupby(slot_s).transform("sum").to_numpy()
-        p_zero = (zeros_in_slot + 0.5) / (valid_in_slot + 1.0)
+        p_zero = (group_sum(slot, zero) + 0.5) / (group_sum(slot, valid) + 1.0)
         rid = _run_ids(zero)
-        by_run = pd.DataFrame({"logp": np.where(zero, np.log(p_zero), 0.0), "p": p_zero, "zero": zero,
-                               "rid": rid}).groupby("rid")
-        run_logp = by_run["logp"].transform("sum").to_numpy()
-        run_len = by_run["zero"].transform("sum").to_numpy()
-        run_p = by_run["p"].transform("mean").to_numpy()
+        run_logp = group_sum(rid, np.where(zero, np.log(p_zero), 0.0))
+        run_len = group_sum(rid, zero)
+        run_p = group_mean(rid, p_zero)
         # Implausible as a whole, at times when zeros are the exception (not a closed-at-weekends service).
         flagged |= zero & (run_len >= 2) & (run_logp < math.log(ZERO_RUN_PROBABILITY)) & (run_p < 0.5)
 
     # Rule 2: sharp drops far below the usual level of this slot, and below the slot's own low range.
-    profile = vs.groupby(slot_s).transform("median").to_numpy()
+    profile = SortedGroups(slot, v).median()[slot]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(profile > 0, v / profile, np.nan)
     window = max(int(pd.Timedelta(days=7) / step), 1)
@@ -267,18 +262,16 @@ def _flag_outages(observed: pd.Series, step: pd.Timedelta) -> np.ndarray:
              .fillna(1.0).clip(lower=0.25, upper=4.0).to_numpy())
     expected = profile * level
     with np.errstate(divide="ignore", invalid="ignore"):
-        adjusted = pd.Series(v / level)
-    low = adjusted.groupby(slot_s).quantile(0.1).reindex(slot).to_numpy() * level
+        adjusted = v / level
+    low = SortedGroups(slot, adjusted).quantile(0.1)[slot] * level
     core = valid & (v < DROP_RATIO * expected) & (v < 0.5 * low)
     min_run = max(1 if step >= pd.Timedelta(hours=6) else 2, math.ceil(MIN_OUTAGE_SPAN / step))
     crid = _run_ids(core)
-    core_len = pd.Series(core.astype(int)).groupby(crid).transform("sum").to_numpy()
-    seeds = core & (core_len >= min_run)
+    seeds = core & (group_sum(crid, core) >= min_run)
     if seeds.any():
         soft = valid & (v < EXTEND_RATIO * expected)
         srid = _run_ids(soft)
-        has_seed = pd.Series(seeds).groupby(srid).transform("any").to_numpy(dtype=bool)
-        flagged |= soft & has_seed
+        flagged |= soft & (group_sum(srid, seeds) > 0)
     return flagged
 
 
@@ -287,10 +280,9 @@ def _runs(mask: pd.Series) -> list[tuple[pd.Timestamp, int]]:
     m = mask.to_numpy(dtype=bool)
     if not m.any():
         return []
-    rid = _run_ids(m)
-    frame = pd.DataFrame({"rid": rid[m], "pos": np.flatnonzero(m)})
-    agg = frame.groupby("rid")["pos"].agg(["first", "size"])
-    return [(mask.index[int(p)], int(n)) for p, n in zip(agg["first"], agg["size"], strict=True)]
+    edges = np.diff(np.concatenate([[0], m.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(mask.index[int(p)], int(e - p)) for p, e in zip(starts, ends, strict=True)]
 
 
 def _gap_notes(missing: pd.Series, step: pd.Timedelta) -> list[QualityNote]:
