@@ -18,6 +18,7 @@ whichever model or blend was chosen.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,10 +57,18 @@ class EventEffect:
         return f"{self.kind} days run x{self.factor:.2f} of the surrounding weeks ({n} past: {seen})"
 
 
+def _ns(stamps: object) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC for tz-aware stamps): integer compares instead of Timestamp ones."""
+    return np.asarray(pd.DatetimeIndex(stamps).as_unit("ns").asi8)
+
+
 def _inside(stamps: pd.DatetimeIndex, events: pd.DataFrame) -> np.ndarray:
     mask = np.zeros(len(stamps), dtype=bool)
-    for start, end in zip(events["start"], events["end"], strict=True):
-        mask |= np.asarray((stamps >= start) & (stamps < end))
+    if len(events) == 0:
+        return mask
+    t = _ns(stamps)
+    for start, end in zip(_ns(events["start"]), _ns(events["end"]), strict=True):
+        mask |= (t >= start) & (t < end)
     return mask
 
 
@@ -71,21 +80,54 @@ def _unscaled(events: pd.DataFrame, kind: str) -> pd.DataFrame:
     return events[(events["kind"] == kind).to_numpy() & ~np.isfinite(up)]
 
 
-def _ratios(y: pd.Series, calm: pd.Series, past: pd.DataFrame) -> list[float]:
-    """Per past event, its actual total over the same local times of the calm surrounding weeks."""
-    ratios = []
-    for start, end in zip(past["start"], past["end"], strict=True):
-        actual = y[(y.index >= start) & (y.index < end)]
-        refs = np.vstack(
-            [calm.reindex(actual.index + pd.DateOffset(days=k)).to_numpy() for k in NEIGHBOUR_DAYS]
-        )
-        seen = np.isfinite(refs).any(axis=0)
-        ref = np.full(len(actual), np.nan)
-        ref[seen] = np.nanmedian(refs[:, seen], axis=0)
-        ok = np.isfinite(actual.to_numpy()) & np.isfinite(ref)
-        if ok.sum() >= max(1, len(actual) // 2) and ref[ok].sum() > 0:
-            ratios.append(float(actual.to_numpy()[ok].sum() / ref[ok].sum()))
+def _neighbour_refs(stamps: pd.DatetimeIndex, calm: pd.Series) -> np.ndarray:
+    """Calm values at the same local time ``k`` days away, one row per ``k`` in :data:`NEIGHBOUR_DAYS`.
+
+    NaN where that time has no calm value, and where it does not exist or is ambiguous in the series' time
+    zone (a DST change falls on it): such an interval has no single "same local time", and the other
+    neighbours still give a reference.
+    """
+    tz = stamps.tz
+    wall = stamps.tz_localize(None) if tz is not None else stamps
+    values = calm.to_numpy(dtype=float)
+    out = np.full((len(NEIGHBOUR_DAYS), len(stamps)), np.nan)
+    for row, k in enumerate(NEIGHBOUR_DAYS):
+        target = wall + pd.Timedelta(days=k)
+        if tz is not None:
+            target = target.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        at = calm.index.get_indexer(target)
+        found = at >= 0
+        out[row, found] = values[at[found]]
+    return out
+
+
+def _event_ratios(y: pd.Series, calm: pd.Series, past: pd.DataFrame) -> list[float | None]:
+    """Per past event, its actual total over the same local times of the calm surrounding weeks (None
+    where fewer than half of its intervals have both an actual and a reference)."""
+    if len(past) == 0:
+        return []
+    t = _ns(y.index)
+    bounds = zip(_ns(past["start"]), _ns(past["end"]), strict=True)
+    spans = [np.flatnonzero((t >= start) & (t < end)) for start, end in bounds]
+    at = np.concatenate(spans)
+    refs = _neighbour_refs(pd.DatetimeIndex(y.index[at]), calm)  # every event's neighbours in one lookup
+    seen = np.isfinite(refs).any(axis=0)
+    ref = np.full(len(at), np.nan)
+    ref[seen] = np.nanmedian(refs[:, seen], axis=0)
+    actual = y.to_numpy(dtype=float)[at]
+    ratios: list[float | None] = []
+    edges = np.cumsum([0, *(len(span) for span in spans)])
+    for lo, hi in itertools.pairwise(edges):
+        a, r = actual[lo:hi], ref[lo:hi]
+        ok = np.isfinite(a) & np.isfinite(r)
+        good = ok.sum() >= max(1, (hi - lo) // 2) and r[ok].sum() > 0
+        ratios.append(float(a[ok].sum() / r[ok].sum()) if good else None)
     return ratios
+
+
+def _ratios(y: pd.Series, calm: pd.Series, past: pd.DataFrame) -> list[float]:
+    """The ratios of :func:`_event_ratios` for the events that have one."""
+    return [r for r in _event_ratios(y, calm, past) if r is not None]
 
 
 def learn_effects(history: pd.DataFrame, events: pd.DataFrame) -> list[EventEffect]:
@@ -117,7 +159,8 @@ def holiday_effects(y: pd.Series, calm: pd.Series, events: pd.DataFrame) -> list
     past = holidays[np.asarray((starts >= y.index[0]) & (pd.DatetimeIndex(holidays["end"]) <= y.index[-1]))]
     ahead = holidays[np.asarray(starts > y.index[-1])]
     # One ratio per past holiday with enough data (an occurrence inside an outage gives none).
-    past_ratios = {i: r for i in past.index for r in _ratios(y, calm, past.loc[[i]])}
+    found = zip(past.index, _event_ratios(y, calm, past), strict=True)
+    past_ratios = {i: r for i, r in found if r is not None}
     effects = []
     for name in dict.fromkeys(ahead["name"].astype(str)):
         same = [r for i, r in past_ratios.items() if str(past.loc[i, "name"]) == name]

@@ -9,7 +9,7 @@ import pytest
 from forecaster.pipeline import run_forecast
 from forecaster.series.calendar import CalendarConfig, EventCalendar
 from forecaster.series.cleaning import clean
-from forecaster.series.event_effects import apply_effects, learn_effects
+from forecaster.series.event_effects import NEIGHBOUR_DAYS, _event_ratios, apply_effects, learn_effects
 
 START, END = pd.Timestamp("2026-08-04", tz="UTC"), pd.Timestamp("2026-11-01", tz="UTC")
 
@@ -145,3 +145,64 @@ def test_no_holiday_effect_without_evidence() -> None:
     s = clean(holiday_series(1.0), where="synthetic")
     res = run_forecast(s, pd.Timedelta("48h"), model="seasonal_median", calendar=cal)
     assert not [n for n in res.notes if n.code == "event_effect"]
+
+
+def _ratios_one_event_at_a_time(y: pd.Series, calm: pd.Series, past: pd.DataFrame) -> list[float | None]:
+    """The definition, spelled out per event and per stamp (the module computes all events at once)."""
+    out: list[float | None] = []
+    for start, end in zip(past["start"], past["end"], strict=True):
+        actual = y[(y.index >= start) & (y.index < end)]
+        refs = []
+        for k in NEIGHBOUR_DAYS:
+            row = []
+            for t in actual.index:
+                try:
+                    target = (t.tz_localize(None) + pd.Timedelta(days=k)).tz_localize(t.tz)
+                except ValueError:  # a DST change: that local time does not exist or is ambiguous
+                    row.append(np.nan)
+                    continue
+                row.append(calm.get(target, np.nan))
+            refs.append(row)
+        ref_rows = np.asarray(refs, dtype=float).reshape(len(NEIGHBOUR_DAYS), len(actual))
+        ref = np.array([np.nanmedian(c) if np.isfinite(c).any() else np.nan for c in ref_rows.T])
+        a = actual.to_numpy(dtype=float)
+        ok = np.isfinite(a) & np.isfinite(ref)
+        good = ok.sum() >= max(1, len(a) // 2) and ref[ok].sum() > 0
+        out.append(float(a[ok].sum() / ref[ok].sum()) if good else None)
+    return out
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Europe/Berlin", "Australia/Sydney"])
+def test_event_ratios_match_the_per_event_definition(tz: str) -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        start = pd.Timestamp("2025-01-01", tz=tz) + pd.Timedelta(days=int(rng.integers(0, 365)))
+        idx = pd.date_range(start, periods=int(rng.integers(24 * 30, 24 * 90)), freq="1h", name="ds")
+        y = pd.Series(rng.lognormal(3, 0.3, len(idx)), index=idx)
+        y[rng.random(len(y)) < 0.05] = np.nan
+        cfg = CalendarConfig(country="US", month_start=True, paydays=[int(rng.integers(1, 32))])
+        events = EventCalendar(cfg, tz).events(idx[0], idx[-1])
+        calm = y.where(y > np.nanquantile(y, 0.1))
+        got = _event_ratios(y, calm, events)
+        want = _ratios_one_event_at_a_time(y, calm, events)
+        assert len(got) == len(want) == len(events)
+        for g, w in zip(got, want, strict=True):
+            assert (g is None and w is None) or g == pytest.approx(w, rel=1e-12)
+
+
+def test_a_neighbour_day_across_a_dst_change_does_not_stop_the_forecast() -> None:
+    """March 1st, 2026 + 7 days is the local 02:00 that New York skips: that neighbour is left out."""
+    idx = pd.date_range("2026-01-10", "2026-03-20", freq="1h", inclusive="left", tz="America/New_York")
+    hour = np.asarray(idx.hour)
+    base = 1000 + 800 * np.sin((hour - 6) / 24 * 2 * np.pi).clip(0)
+    y = pd.Series(base * np.where(np.asarray(idx.day) == 1, 1.5, 1.0), index=idx.rename("ds"), name="y")
+    cal = EventCalendar(CalendarConfig(month_start=True), "America/New_York")
+    events = cal.events(idx[0], idx[-1] + pd.Timedelta(days=1))
+    march_1st = events[events["start"] == pd.Timestamp("2026-03-01", tz="America/New_York")]
+    (ratio,) = _event_ratios(y, y, march_1st)
+    assert ratio == pytest.approx(1.5)
+    (effect,) = learn_effects(pd.DataFrame({"ds": idx, "y": y.to_numpy()}), events)
+    assert effect.kind == "month_start" and effect.ratios == pytest.approx((1.5, 1.5))
+    history = clean(y, where="synthetic")
+    res = run_forecast(history, pd.Timedelta("24h"), model="seasonal_median", calendar=cal)
+    assert len(res.frame) == 24
