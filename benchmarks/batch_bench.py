@@ -41,7 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchdocs import TRACES, write_section  # noqa: E402
+from benchdocs import TRACES, checkout, write_section  # noqa: E402
 
 SECTION = "## Batch forecasting"
 TRACE_NAMES = ("nyc_taxi", "Twitter_volume_AMZN", "Twitter_volume_IBM")
@@ -313,7 +313,8 @@ def render(
         f"{uname.machine}`, {os.cpu_count()} CPUs shared with other builds (load average "
         f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}, by "
         f"`python benchmarks/batch_bench.py{' --baseline-root ...' if args.baseline_root else ''}`; "
-        f"whole run {elapsed / 60:.1f} min.",
+        f"whole run {elapsed / 60:.1f} min."
+        + (f" Baseline: {checkout(args.baseline_root)}." if args.baseline_root else ""),
         "",
         "Workload: `recharge-autoscaler forecast --horizon 24h` (model auto: 6 candidates x 14 daily folds, "
         "blend choice, conformal band, month-start calendar) on series of 56 days hourly (1,344 points) "

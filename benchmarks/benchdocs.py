@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +24,18 @@ def write_section(text: str, section: str, doc: Path = DOC) -> None:
     pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     new = pattern.sub(lambda _: body, old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + body
     doc.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def checkout(root: Path) -> str:
+    """``root``'s commit as ``abc1234 (subject)``, so a section names the baseline it was measured against."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "log", "-1", "--format=%h (%s)"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"`{root}` (not a git checkout)"
+    subject = out.split(" (", 1)
+    if len(subject) == 2 and len(subject[1]) > 80:
+        out = f"{subject[0]} ({subject[1][:77].rstrip()}...)"
+    return f"commit {out}"

@@ -37,7 +37,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchdocs import TRACES, write_section  # noqa: E402
+from benchdocs import TRACES, checkout, write_section  # noqa: E402
 
 SECTION = "## Simulator: a year"
 BASELINE = "all in one process (`--workers 0`, baseline)"
@@ -130,7 +130,8 @@ def main() -> int:
         "",
         f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
         f"{os.cpu_count()} CPUs (shared VM), Python {platform.python_version()}, "
-        f"by `benchmarks/sim_year_bench.py --runs {args.runs}`.",
+        f"by `benchmarks/sim_year_bench.py --runs {args.runs}`."
+        + (f" Before: {checkout(args.baseline_root)}." if args.baseline_root is not None else ""),
         "",
         "`simulate --policy all` (predictive with daily refits of `seasonal_median`, reactive HPA, cron, "
         "oracle) over 365 days of hourly traffic after 7 days of history: nyc_taxi's hourly rate followed by "
