@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import platform
@@ -202,6 +203,11 @@ def main() -> int:
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--no-statsforecast", action="store_true")
     args = p.parse_args()
+    if not args.no_statsforecast and importlib.util.find_spec("statsforecast") is None:
+        raise SystemExit(
+            "batch_bench: statsforecast (the outside reference) is not installed: run `make bench`, or "
+            "`.venv/bin/pip install -e '.[bench]'`, or pass --no-statsforecast"
+        )
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
