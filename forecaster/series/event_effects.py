@@ -29,6 +29,7 @@ MIN_OCCURRENCES = 2
 MIN_EFFECT = 0.08
 NEIGHBOUR_DAYS = (-14, -7, 7, 14)
 SAME_HOLIDAY_PRIOR = 1.0
+DAY_NS = 86_400 * 10**9
 OTHER_HOLIDAYS_PRIOR = 3.0
 
 
@@ -63,11 +64,14 @@ def _ns(stamps: object) -> np.ndarray:
 
 
 def _inside(stamps: pd.DatetimeIndex, events: pd.DataFrame) -> np.ndarray:
-    mask = np.zeros(len(stamps), dtype=bool)
     if len(events) == 0:
-        return mask
-    t = _ns(stamps)
-    for start, end in zip(_ns(events["start"]), _ns(events["end"]), strict=True):
+        return np.zeros(len(stamps), dtype=bool)
+    return _inside_ns(_ns(stamps), _ns(events["start"]), _ns(events["end"]))
+
+
+def _inside_ns(t: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    mask = np.zeros(len(t), dtype=bool)
+    for start, end in zip(starts, ends, strict=True):
         mask |= (t >= start) & (t < end)
     return mask
 
@@ -76,58 +80,108 @@ def _unscaled(events: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Events of ``kind`` with no declared uplift (a declared one is applied by the models themselves)."""
     if len(events) == 0:
         return events
-    up = pd.to_numeric(events["uplift"], errors="coerce").to_numpy(dtype=float)
-    return events[(events["kind"] == kind).to_numpy() & ~np.isfinite(up)]
+    return events[(events["kind"] == kind).to_numpy() & ~np.isfinite(_uplifts(events))]
 
 
-def _neighbour_refs(stamps: pd.DatetimeIndex, calm: pd.Series) -> np.ndarray:
-    """Calm values at the same local time ``k`` days away, one row per ``k`` in :data:`NEIGHBOUR_DAYS`.
+def _uplifts(events: pd.DataFrame) -> np.ndarray:
+    return np.asarray(pd.to_numeric(events["uplift"], errors="coerce"), dtype=float)
 
-    NaN where that time has no calm value, and where it does not exist or is ambiguous in the series' time
-    zone (a DST change falls on it): such an interval has no single "same local time", and the other
-    neighbours still give a reference.
-    """
-    tz = stamps.tz
-    wall = stamps.tz_localize(None) if tz is not None else stamps
-    values = calm.to_numpy(dtype=float)
-    out = np.full((len(NEIGHBOUR_DAYS), len(stamps)), np.nan)
-    for row, k in enumerate(NEIGHBOUR_DAYS):
-        target = wall + pd.Timedelta(days=k)
-        if tz is not None:
-            target = target.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-        at = calm.index.get_indexer(target)
-        found = at >= 0
-        out[row, found] = values[at[found]]
-    return out
+
+@dataclass(frozen=True)
+class _Events:
+    """The event columns as arrays, read once per call (small-frame overheads add up over a fleet)."""
+
+    kind: np.ndarray
+    name: np.ndarray
+    start: np.ndarray  # ns
+    end: np.ndarray
+    unscaled: np.ndarray  # no declared uplift
+
+    @classmethod
+    def of(cls, events: pd.DataFrame) -> _Events:
+        return cls(
+            kind=events["kind"].to_numpy(dtype=object),
+            name=events["name"].astype(str).to_numpy(dtype=object),
+            start=_ns(events["start"]),
+            end=_ns(events["end"]),
+            unscaled=~np.isfinite(_uplifts(events)),
+        )
+
+
+@dataclass(frozen=True)
+class _History:
+    """A history's stamps (ns), actuals and calm values (actuals outside every event), as arrays."""
+
+    index: pd.DatetimeIndex
+    t: np.ndarray
+    y: np.ndarray
+    calm: np.ndarray
+
+    @classmethod
+    def of(cls, y: pd.Series, calm: pd.Series) -> _History:
+        index = pd.DatetimeIndex(y.index)
+        if not calm.index.equals(index):
+            calm = calm.reindex(index)
+        return cls(index, _ns(index), y.to_numpy(dtype=float), calm.to_numpy(dtype=float))
+
+    def positions(self, targets: np.ndarray) -> np.ndarray:
+        """Where each target stamp (ns) is in the history, -1 where it is not."""
+        t = self.t
+        if len(t) > 1 and not bool(np.all(t[1:] > t[:-1])):
+            # Not strictly increasing: a hash lookup (which refuses duplicate stamps, as reindex does).
+            return np.asarray(self.index.get_indexer(pd.DatetimeIndex(targets.view("M8[ns]"), tz="UTC")))
+        at = np.minimum(np.searchsorted(t, targets), len(t) - 1)
+        return np.where(t[at] == targets, at, -1)
+
+    def neighbour_refs(self, at: np.ndarray) -> np.ndarray:
+        """Calm values at the same local time ``k`` days away from the stamps at positions ``at``, one row
+        per ``k`` in :data:`NEIGHBOUR_DAYS`.
+
+        NaN where that time has no calm value, and where it does not exist or is ambiguous in the series'
+        time zone (a DST change falls on it): such an interval has no single "same local time", and the
+        other neighbours still give a reference.
+        """
+        tz = self.index.tz
+        wall = self.index[at].tz_localize(None) if tz is not None and str(tz) != "UTC" else None
+        out = np.full((len(NEIGHBOUR_DAYS), len(at)), np.nan)
+        for row, k in enumerate(NEIGHBOUR_DAYS):
+            if wall is None:  # UTC or naive: a local day is 24 hours
+                target = self.t[at] + k * DAY_NS
+            else:
+                local = (wall + pd.Timedelta(days=k)).tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+                target = np.asarray(local.as_unit("ns").asi8)  # NaT: the minimum int64, found nowhere
+            pos = self.positions(target)
+            found = pos >= 0
+            out[row, found] = self.calm[pos[found]]
+        return out
+
+    def ratios(self, starts: np.ndarray, ends: np.ndarray) -> list[float | None]:
+        """Per event ``[start, end)``, its actual total over the same local times of the calm surrounding
+        weeks (None where fewer than half of its intervals have both an actual and a reference)."""
+        if len(starts) == 0:
+            return []
+        spans = [np.flatnonzero((self.t >= lo) & (self.t < hi)) for lo, hi in zip(starts, ends, strict=True)]
+        at = np.concatenate(spans)
+        refs = self.neighbour_refs(at)  # every event's neighbours in one lookup
+        seen = np.isfinite(refs).any(axis=0)
+        ref = np.full(len(at), np.nan)
+        ref[seen] = np.nanmedian(refs[:, seen], axis=0)
+        actual = self.y[at]
+        ratios: list[float | None] = []
+        edges = np.cumsum([0, *(len(span) for span in spans)])
+        for lo, hi in itertools.pairwise(edges):
+            a, r = actual[lo:hi], ref[lo:hi]
+            ok = np.isfinite(a) & np.isfinite(r)
+            good = ok.sum() >= max(1, (hi - lo) // 2) and r[ok].sum() > 0
+            ratios.append(float(a[ok].sum() / r[ok].sum()) if good else None)
+        return ratios
 
 
 def _event_ratios(y: pd.Series, calm: pd.Series, past: pd.DataFrame) -> list[float | None]:
-    """Per past event, its actual total over the same local times of the calm surrounding weeks (None
-    where fewer than half of its intervals have both an actual and a reference)."""
+    """Per past event (rows of ``past``), see :meth:`_History.ratios`."""
     if len(past) == 0:
         return []
-    t = _ns(y.index)
-    bounds = zip(_ns(past["start"]), _ns(past["end"]), strict=True)
-    spans = [np.flatnonzero((t >= start) & (t < end)) for start, end in bounds]
-    at = np.concatenate(spans)
-    refs = _neighbour_refs(pd.DatetimeIndex(y.index[at]), calm)  # every event's neighbours in one lookup
-    seen = np.isfinite(refs).any(axis=0)
-    ref = np.full(len(at), np.nan)
-    ref[seen] = np.nanmedian(refs[:, seen], axis=0)
-    actual = y.to_numpy(dtype=float)[at]
-    ratios: list[float | None] = []
-    edges = np.cumsum([0, *(len(span) for span in spans)])
-    for lo, hi in itertools.pairwise(edges):
-        a, r = actual[lo:hi], ref[lo:hi]
-        ok = np.isfinite(a) & np.isfinite(r)
-        good = ok.sum() >= max(1, (hi - lo) // 2) and r[ok].sum() > 0
-        ratios.append(float(a[ok].sum() / r[ok].sum()) if good else None)
-    return ratios
-
-
-def _ratios(y: pd.Series, calm: pd.Series, past: pd.DataFrame) -> list[float]:
-    """The ratios of :func:`_event_ratios` for the events that have one."""
-    return [r for r in _event_ratios(y, calm, past) if r is not None]
+    return _History.of(y, calm).ratios(_ns(past["start"]), _ns(past["end"]))
 
 
 def learn_effects(history: pd.DataFrame, events: pd.DataFrame) -> list[EventEffect]:
@@ -135,44 +189,52 @@ def learn_effects(history: pd.DataFrame, events: pd.DataFrame) -> list[EventEffe
     the effect of each public holiday after the history (see :func:`holiday_effects`)."""
     if len(events) == 0 or len(history) == 0:
         return []
-    y = pd.Series(history["y"].to_numpy(dtype=float), index=pd.DatetimeIndex(history["ds"]))
-    first, last = y.index[0], y.index[-1]
-    calm = y.where(~_inside(y.index, events))
+    index = pd.DatetimeIndex(history["ds"])
+    y = history["y"].to_numpy(dtype=float)
+    ev = _Events.of(events)
+    t = _ns(index)
+    calm = np.where(_inside_ns(t, ev.start, ev.end), np.nan, y)
+    h = _History(index, t, y, calm)
+    within = (ev.start >= t[0]) & (ev.end <= t[-1])
     effects = []
     for kind in KINDS:
-        past = _unscaled(events, kind)
-        past = past[(pd.DatetimeIndex(past["start"]) >= first) & (pd.DatetimeIndex(past["end"]) <= last)]
-        ratios = _ratios(y, calm, past)
+        sel = (ev.kind == kind) & ev.unscaled & within
+        ratios = [r for r in h.ratios(ev.start[sel], ev.end[sel]) if r is not None]
         up = all(r > 1 + MIN_EFFECT for r in ratios)
         down = all(r < 1 - MIN_EFFECT for r in ratios)
         if len(ratios) >= MIN_OCCURRENCES and (up or down):
             effects.append(EventEffect(kind, float(np.median(ratios)), tuple(ratios)))
-    return effects + holiday_effects(y, calm, events)
+    return effects + _holiday_effects(h, ev)
 
 
 def holiday_effects(y: pd.Series, calm: pd.Series, events: pd.DataFrame) -> list[EventEffect]:
     """One shrunk effect per public holiday that starts after the history, where evidence exists."""
-    holidays = _unscaled(events, "holiday")
-    if len(holidays) == 0 or len(y) == 0:
+    if len(events) == 0 or len(y) == 0:
         return []
-    starts = pd.DatetimeIndex(holidays["start"])
-    past = holidays[np.asarray((starts >= y.index[0]) & (pd.DatetimeIndex(holidays["end"]) <= y.index[-1]))]
-    ahead = holidays[np.asarray(starts > y.index[-1])]
+    return _holiday_effects(_History.of(y, calm), _Events.of(events))
+
+
+def _holiday_effects(h: _History, ev: _Events) -> list[EventEffect]:
+    holiday = (ev.kind == "holiday") & ev.unscaled
+    if not holiday.any() or len(h.t) == 0:
+        return []
+    past = holiday & (ev.start >= h.t[0]) & (ev.end <= h.t[-1])
+    ahead = holiday & (ev.start > h.t[-1])
     # One ratio per past holiday with enough data (an occurrence inside an outage gives none).
-    found = zip(past.index, _event_ratios(y, calm, past), strict=True)
-    past_ratios = {i: r for i, r in found if r is not None}
+    found = zip(ev.name[past], h.ratios(ev.start[past], ev.end[past]), strict=True)
+    past_ratios = [(name, r) for name, r in found if r is not None]
     effects = []
-    for name in dict.fromkeys(ahead["name"].astype(str)):
-        same = [r for i, r in past_ratios.items() if str(past.loc[i, "name"]) == name]
+    for name in dict.fromkeys(ev.name[ahead]):
+        same = [r for n, r in past_ratios if n == name]
         ratios, prior, source = same, SAME_HOLIDAY_PRIOR, "past occurrence(s) of this holiday"
         if not same:
-            ratios, prior, source = list(past_ratios.values()), OTHER_HOLIDAYS_PRIOR, "other holiday(s)"
+            ratios, prior, source = [r for _, r in past_ratios], OTHER_HOLIDAYS_PRIOR, "other holiday(s)"
         if not ratios:
             continue
         n = len(ratios)
         factor = 1.0 + (float(np.median(ratios)) - 1.0) * n / (n + prior)
         if abs(factor - 1.0) >= MIN_EFFECT:
-            effects.append(EventEffect("holiday", factor, tuple(ratios), name=name, source=source))
+            effects.append(EventEffect("holiday", factor, tuple(ratios), name=str(name), source=source))
     return effects
 
 
