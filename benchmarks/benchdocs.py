@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +40,13 @@ def checkout(root: Path) -> str:
     if len(subject) == 2 and len(subject[1]) > 80:
         out = f"{subject[0]} ({subject[1][:77].rstrip()}...)"
     return f"commit {out}"
+
+
+def compile_bytecode(root: Path) -> None:
+    """Compile ``root``'s packages to bytecode, as ``pip install`` does for an installed package.
+
+    Timed commands then measure what a user's start-up costs: an editable checkout under
+    ``PYTHONDONTWRITEBYTECODE`` (set in some CI images) would otherwise recompile every module per start.
+    """
+    packages = [name for name in ("forecaster", "controller") if (root / name).is_dir()]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], cwd=root, check=True, timeout=600)

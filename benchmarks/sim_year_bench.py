@@ -37,7 +37,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchdocs import TRACES, checkout, write_section  # noqa: E402
+from benchdocs import TRACES, checkout, compile_bytecode, write_section  # noqa: E402
 
 SECTION = "## Simulator: a year"
 BASELINE = "all in one process (`--workers 0`, baseline)"
@@ -91,6 +91,9 @@ def main() -> int:
     ap.add_argument("--baseline-root", type=Path, default=None,
                     help="another checkout timed with the same command, interleaved")
     args = ap.parse_args()
+    for root in (ROOT, args.baseline_root):
+        if root is not None:
+            compile_bytecode(root)
     configs = dict(CONFIGS)
     if args.baseline_root is not None:
         configs = {BEFORE: [], **configs}
