@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
         "--output", "-o", metavar="FILE", default="-", help="CSV file to write, '-' for stdout (default: -)"
     )
     fc.add_argument("--quiet", "-q", action="store_true",
-                    help="do not print progress or the summary on stderr")
+                    help="do not print progress or the summary on stderr (a failed series of a long file "
+                    "is still named, with its error)")
     fc.add_argument(
         "--digits", metavar="N", type=int, default=4,
         help="round the values to N significant digits of the largest one, at least one decimal "

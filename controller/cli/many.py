@@ -151,6 +151,9 @@ def forecast_many_command(args: argparse.Namespace, id_column: str) -> int:
     write_frame(out.reindex(columns=columns), args.output)
     if not args.quiet:
         print_many_summary(result, sys.stderr)
+    else:  # quiet drops the summary, not the reason a series has no forecast
+        for o in result.failed:
+            print(_error_line(o.id, o.error), file=sys.stderr)
     return 1 if result.failed else 0
 
 
@@ -169,8 +172,12 @@ def print_many_summary(result: Any, out: TextIO) -> None:
         if warned:
             print(f"warnings: {warned} series have data-quality warnings (see backtest --json)", file=out)
     for o in result.failed:
-        named = f"series {o.id!r}" in (o.error or "")
-        print(f"error: {o.error}" if named else f"error: series {o.id!r}: {o.error}", file=out)
+        print(_error_line(o.id, o.error), file=out)
+
+
+def _error_line(sid: str, error: str | None) -> str:
+    """``error: ...`` naming the series once (the message may already name it)."""
+    return f"error: {error}" if f"series {sid!r}" in (error or "") else f"error: series {sid!r}: {error}"
 
 
 def backtest_many_command(args: argparse.Namespace, id_column: str) -> int:
@@ -194,7 +201,7 @@ def backtest_many_command(args: argparse.Namespace, id_column: str) -> int:
                 f"{_pct(row['coverage']):>9} {int(row['folds'] or 0):>6}"
             )
     for sid, err in failed.items():
-        print(f"error: series {sid!r}: {err}", file=sys.stderr)
+        print(_error_line(sid, err), file=sys.stderr)
     return 1 if failed else 0
 
 

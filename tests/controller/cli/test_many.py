@@ -74,6 +74,19 @@ def test_backtest_long_json_reports_each_series(long_csv: Path, capsys: pytest.C
 
 
 @pytest.mark.parametrize(
+    "flags",
+    [["forecast", "-o", "-"], ["forecast", "-q", "-o", "-"], ["backtest"]],
+    ids=["forecast", "quiet", "backtest"],
+)
+def test_a_failed_series_is_named_once_on_stderr(
+    long_csv: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    assert main([*flags, "--history", str(long_csv), "--folds", "3", "--workers", "1"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].count("'broken'") == 1 and "negative value" in errors[0]
+
+
+@pytest.mark.parametrize(
     ("extra", "message"),
     [
         (["--workers", "0"], "--workers: must be at least 1"),
