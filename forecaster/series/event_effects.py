@@ -3,9 +3,10 @@
 Seasonal models see days and weeks; recharge traffic also jumps on the first of the month and on paydays,
 which drift across weekdays and so hide from a weekly profile. For each such kind of day this module compares
 every past occurrence in the history with the same local times one and two weeks either side (stamps on any
-calendar day excluded). When at least ``MIN_OCCURRENCES`` past days agree, each beyond +-``MIN_EFFECT`` in
-the same direction, the median ratio scales that kind's intervals in the horizon, and the pipeline reports
-it. Otherwise nothing changes: one coincidence must not become a forecast. Called by forecaster.pipeline.
+calendar day excluded; a local time that a DST change skips or repeats has no such neighbour and is left
+out). When at least ``MIN_OCCURRENCES`` past days agree, each beyond +-``MIN_EFFECT`` in the same direction,
+the median ratio scales that kind's intervals in the horizon, and the pipeline reports it. Otherwise nothing
+changes: one coincidence must not become a forecast. Called by forecaster.pipeline.
 
 Public holidays are rarer and each is its own kind of day, so they are learned per holiday in the horizon
 (:func:`holiday_effects`): from past occurrences of the same holiday where the history has them, otherwise
@@ -14,6 +15,9 @@ weight of the evidence, ``n / (n + k)`` with ``k`` = ``SAME_HOLIDAY_PRIOR`` or `
 holidays are weaker evidence for this one), and an effect under ``MIN_EFFECT`` after shrinking is dropped.
 The models never see holidays (the history they fit on has them masked), so the effect is applied once, to
 whichever model or blend was chosen.
+
+The history and the events are read into arrays once per call (:class:`_History`, :class:`_Events`): a
+fleet forecast runs this for every series, and per-event pandas selections cost more than the arithmetic.
 """
 
 from __future__ import annotations
