@@ -263,10 +263,8 @@ def _events(calendar: object | None, start: pd.Timestamp, end: pd.Timestamp) -> 
 def _in_window(events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     if len(events) == 0:
         return events.reset_index(drop=True)
-    starts = pd.DatetimeIndex(events["start"]).as_unit("ns").asi8
-    ends = pd.DatetimeIndex(events["end"]).as_unit("ns").asi8
-    keep = (starts < pd.Timestamp(end).as_unit("ns").value) & (ends > pd.Timestamp(start).as_unit("ns").value)
-    return events[keep].reset_index(drop=True) if not keep.all() else events.reset_index(drop=True)
+    keep = (pd.DatetimeIndex(events["start"]) < end) & (pd.DatetimeIndex(events["end"]) > start)
+    return events[np.asarray(keep)].reset_index(drop=True)
 
 
 def _wape(c: _Candidate) -> float:

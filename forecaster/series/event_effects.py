@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,8 @@ KINDS = ("month_start", "payday")
 MIN_OCCURRENCES = 2
 MIN_EFFECT = 0.08
 NEIGHBOUR_DAYS = (-14, -7, 7, 14)
-SAME_HOLIDAY_PRIOR = 1.0
 DAY_NS = 86_400 * 10**9
+SAME_HOLIDAY_PRIOR = 1.0
 OTHER_HOLIDAYS_PRIOR = 3.0
 
 
@@ -128,10 +129,15 @@ class _History:
             calm = calm.reindex(index)
         return cls(index, _ns(index), y.to_numpy(dtype=float), calm.to_numpy(dtype=float))
 
+    @cached_property
+    def increasing(self) -> bool:
+        """The stamps are strictly increasing (a regular history is), so a binary search finds them."""
+        return len(self.t) < 2 or bool(np.all(self.t[1:] > self.t[:-1]))
+
     def positions(self, targets: np.ndarray) -> np.ndarray:
         """Where each target stamp (ns) is in the history, -1 where it is not."""
         t = self.t
-        if len(t) > 1 and not bool(np.all(t[1:] > t[:-1])):
+        if not self.increasing:
             # Not strictly increasing: a hash lookup (which refuses duplicate stamps, as reindex does).
             return np.asarray(self.index.get_indexer(pd.DatetimeIndex(targets.view("M8[ns]"), tz="UTC")))
         at = np.minimum(np.searchsorted(t, targets), len(t) - 1)
