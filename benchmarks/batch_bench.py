@@ -209,9 +209,7 @@ def main() -> int:
             "`.venv/bin/pip install -e '.[bench]'`, or pass --no-statsforecast"
         )
     sizes = [int(s) for s in args.sizes.split(",")]
-    for root in (ROOT, args.baseline_root):
-        if root is not None:
-            compile_bytecode(root)
+    compile_bytecode(ROOT, args.baseline_root)
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:

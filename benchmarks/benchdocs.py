@@ -42,11 +42,16 @@ def checkout(root: Path) -> str:
     return f"commit {out}"
 
 
-def compile_bytecode(root: Path) -> None:
-    """Compile ``root``'s packages to bytecode, as ``pip install`` does for an installed package.
+def compile_bytecode(*roots: Path | None) -> None:
+    """Compile each checkout's packages to bytecode, as ``pip install`` does for an installed package
+    (``None``, an absent baseline, is skipped).
 
     Timed commands then measure what a user's start-up costs: an editable checkout under
     ``PYTHONDONTWRITEBYTECODE`` (set in some CI images) would otherwise recompile every module per start.
     """
-    packages = [name for name in ("forecaster", "controller") if (root / name).is_dir()]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], cwd=root, check=True, timeout=600)
+    for root in roots:
+        if root is None:
+            continue
+        packages = [name for name in ("forecaster", "controller") if (root / name).is_dir()]
+        command = [sys.executable, "-m", "compileall", "-q", *packages]
+        subprocess.run(command, cwd=root, check=True, timeout=600)

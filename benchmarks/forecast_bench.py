@@ -236,18 +236,18 @@ def cli_seconds() -> list[float]:
             src, index=False
         )
         command = [
-                str(exe),
-                "forecast",
-                "--history",
-                str(src),
-                "--horizon",
-                "24h",
-                "--output",
-                str(Path(tmp) / "o.csv"),
-                "--quiet",
-                "--country",
-                "US",
-                "--no-month-start",
+            str(exe),
+            "forecast",
+            "--history",
+            str(src),
+            "--horizon",
+            "24h",
+            "--output",
+            str(Path(tmp) / "o.csv"),
+            "--quiet",
+            "--country",
+            "US",
+            "--no-month-start",
         ]
         walls = []
         for _ in range(CLI_RUNS):

@@ -91,9 +91,7 @@ def main() -> int:
     ap.add_argument("--baseline-root", type=Path, default=None,
                     help="another checkout timed with the same command, interleaved")
     args = ap.parse_args()
-    for root in (ROOT, args.baseline_root):
-        if root is not None:
-            compile_bytecode(root)
+    compile_bytecode(ROOT, args.baseline_root)
     configs = dict(CONFIGS)
     if args.baseline_root is not None:
         configs = {BEFORE: [], **configs}
